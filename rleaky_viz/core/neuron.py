@@ -1,0 +1,417 @@
+"""The recurrent leaky integrate-and-fire neuron, as snnTorch 1.0.0 computes it.
+
+One step, from input current ``x``, previous spikes ``S`` and membrane ``U``
+(``θ`` threshold, ``g`` graded-spike factor)::
+
+    R  = H(U - θ)                               reset signal, no gradient
+    B  = clamp(β, 0, 1)·U + x + rec(S)          leak + input + recurrence
+    U' = B - R·θ   (subtract) | B - R·B (zero) | B (none)
+    U' = q(U')                                  only with state quantisation
+    S' = σ(U' - θ)·g                            σ: Heaviside forward, surrogate backward
+    if not reset_delay:  D = S'/g - R
+        U' = U' - D·θ  (subtract) | U' - D·U' (zero)
+
+``rec`` is ``nn.Linear(n, n)`` (with bias), ``nn.Conv2d(c, c, k, padding=k//2)``
+(with bias) or the element-wise product ``V ⊙ S``.  With ``inhibition`` only
+the neuron with the largest ``U' - θ`` in each sample may spike and ``g`` is
+not applied.  ``H(z)`` is strict: ``U == θ`` does not spike.
+
+:class:`RLeaky` keeps snnTorch's constructor, call forms, and parameter and
+buffer names (so a trained ``snntorch.RLeaky`` state dict loads), and leaves
+out its class-level registry of instances.  The arithmetic of one step lives
+in :class:`StepRule`, shared by ``RLeaky.forward`` and ``core.unroll``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable, Optional
+
+import torch
+import torch.nn as nn
+
+from .surrogate import Surrogate, atan, surrogate_derivative
+
+__all__ = ["RLeaky", "StepRule", "RESET_MECHANISMS"]
+
+RESET_MECHANISMS = ("subtract", "zero", "none")
+_SUBTRACT, _ZERO, _NONE = 0, 1, 2
+
+# Tensors that users set by name; assignment coerces numbers and keeps
+# parameter-ness (see RLeaky.__setattr__).
+_STATE_TENSORS = ("beta", "threshold", "V", "graded_spikes_factor")
+
+
+def _heaviside_no_grad(z: torch.Tensor) -> torch.Tensor:
+    # surrogate_disable: a plain step with no gradient at all
+    return (z > 0).to(z.dtype)
+
+
+def _as_state_tensor(name: str, value, like: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Turn a user value into a floating tensor, with a message naming ``name``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number or a tensor of numbers, got a bool")
+    if isinstance(value, torch.Tensor):
+        t = value.detach() if not isinstance(value, nn.Parameter) else value.data
+        if t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"{name} must be real-valued, got dtype {t.dtype}")
+        if not t.is_floating_point():
+            t = t.to(torch.get_default_dtype())
+    elif isinstance(value, numbers.Real):
+        t = torch.as_tensor(float(value))
+    else:
+        try:
+            t = torch.as_tensor(value, dtype=torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a number or a tensor of numbers, got {value!r}") from None
+    if like is not None:
+        t = t.to(dtype=like.dtype, device=like.device)
+    if t.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return t
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _kernel(value) -> tuple[int, int]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        k = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        k = tuple(value)
+    else:
+        raise ValueError(f"kernel_size must be an odd positive integer or a pair of them, got {value!r}")
+    for side in k:
+        if isinstance(side, bool) or not isinstance(side, numbers.Integral) or side < 1 or side % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be odd and positive (an even kernel would change the map's "
+                f"size, which the reference only discovers by crashing at the first step), got {value!r}")
+    return (int(k[0]), int(k[1]))
+
+
+class StepRule:
+    """The arithmetic of one RLeaky step, resolved once from a module.
+
+    Building it reads the module's current tensors and flags; calling
+    :meth:`step` many times then costs no attribute look-ups.  Both
+    ``RLeaky.forward`` and ``core.unroll`` use it, so there is one copy of
+    the update equation.
+    """
+
+    __slots__ = ("beta", "threshold", "gain", "recurrent", "mechanism", "quant",
+                 "spike_fn", "inhibition", "reset_delay", "fast_reset")
+
+    def __init__(self, neuron: "RLeaky"):
+        self.beta = neuron.beta.clamp(0, 1)
+        self.threshold = neuron.threshold
+        self.gain = neuron.graded_spikes_factor
+        self.recurrent = neuron._recurrent_fn()
+        self.mechanism = int(neuron.reset_mechanism_val)
+        self.quant = neuron.state_quant or None
+        self.spike_fn = neuron._spike_fn()
+        self.inhibition = bool(neuron.inhibition)
+        self.reset_delay = bool(neuron.reset_delay)
+        # every Surrogate's forward is the plain step, so the reset needs no call
+        self.fast_reset = isinstance(self.spike_fn, Surrogate) or self.spike_fn is _heaviside_no_grad
+
+    def reset_signal(self, mem: torch.Tensor) -> torch.Tensor:
+        z = mem - self.threshold
+        if self.fast_reset:
+            return (z > 0).to(z.dtype)
+        with torch.no_grad():
+            return self.spike_fn(z).clone()
+
+    def step(self, x, spk, mem, record: Optional[dict] = None):
+        """One update; returns ``(spk, mem)``.  ``record`` (a dict) gets the internals."""
+        thr = self.threshold
+        reset = self.reset_signal(mem)
+        rec = self.recurrent(spk)
+        leak = self.beta * mem
+        base = leak + x + rec
+        if self.mechanism == _SUBTRACT:
+            new = base - reset * thr
+        elif self.mechanism == _ZERO:
+            new = base - reset * base
+        else:
+            new = base
+        if self.quant is not None:
+            new = self.quant(new)
+        if self.inhibition:
+            if new.dim() != 2:
+                raise ValueError("inhibition needs input of shape (batch, neurons); got shape "
+                                 f"{tuple(new.shape)}")
+            shift = new - thr
+            winner = torch.argmax(shift, dim=1, keepdim=True)
+            mask = torch.zeros_like(shift).scatter_(1, winner, 1.0)
+            out = self.spike_fn(shift) * mask
+        else:
+            fired_on = self.quant(new) if self.quant is not None else new
+            shift = fired_on - thr
+            out = self.spike_fn(shift) * self.gain
+        if not self.reset_delay and self.mechanism != _NONE:
+            late = out / self.gain - reset
+            if self.mechanism == _SUBTRACT:
+                new = new - late * thr
+            else:
+                new = new - late * new
+        if record is not None:
+            record["reset"] = reset
+            record["recurrent"] = rec.detach()
+            record["leak"] = leak.detach()
+            record["base"] = base.detach()
+            record["surrogate_grad"] = surrogate_derivative(self.spike_fn, shift.detach())
+        return out, new
+
+
+class RLeaky(nn.Module):
+    """Recurrent leaky integrate-and-fire neuron, a drop-in for ``snntorch.RLeaky``.
+
+    Arguments, defaults and call forms are snnTorch 1.0.0's, plus
+    ``graded_spikes_factor`` (``g`` in the equations above):
+
+    * ``beta``: membrane decay; clamped to [0, 1] in the update (the stored
+      value is kept).  Scalar or one value per neuron.
+    * ``V``: one-to-one recurrent weight, used when ``all_to_all=False``.
+    * ``all_to_all`` with ``linear_features=n``: recurrence ``nn.Linear(n, n)``;
+      with ``conv2d_channels`` and ``kernel_size`` (odd): ``nn.Conv2d``.
+    * ``threshold``, ``spike_grad`` (a surrogate, default ``atan()``),
+      ``surrogate_disable`` (no gradient through spikes), ``init_hidden``
+      and ``output`` (state kept in the module), ``inhibition``,
+      ``learn_beta``/``learn_threshold``/``learn_recurrent``,
+      ``reset_mechanism`` ("subtract", "zero", "none"), ``state_quant`` (a
+      quantiser such as ``core.quant.state_quant()``) and ``reset_delay``.
+
+    ``forward(input_, spk=None, mem=None)`` returns ``(spk, mem)``; with
+    ``init_hidden=True`` it takes only the input and returns ``spk`` (or
+    ``(spk, mem)`` when ``output=True``).  As in the reference, the module
+    remembers the last state, so calling it without ``spk``/``mem``
+    continues from there; state of another shape than the input starts from
+    zeros.
+
+    Differences from the reference, all on purpose: no class-level list of
+    instances (``detach_hidden`` and ``reset_hidden`` act on this module);
+    ``reset_mechanism`` can be changed after construction and the update
+    follows it; assigning ``V``, ``beta``, ``threshold`` or
+    ``graded_spikes_factor`` takes effect at the next step (the one-to-one
+    recurrence reads ``V`` itself, not a copy); spikes have the membrane's
+    dtype; bad arguments fail here with a message instead of at the first
+    step.
+    """
+
+    def __init__(self, beta, V=1.0, all_to_all=True, linear_features=None,
+                 conv2d_channels=None, kernel_size=None, threshold=1.0,
+                 spike_grad=None, surrogate_disable=False, init_hidden=False,
+                 inhibition=False, learn_beta=False, learn_threshold=False,
+                 learn_recurrent=True, reset_mechanism="subtract", state_quant=False,
+                 output=False, reset_delay=True, graded_spikes_factor=1.0):
+        super().__init__()
+        self.all_to_all = bool(all_to_all)
+        self.linear_features = linear_features
+        self.conv2d_channels = conv2d_channels
+        self.kernel_size = kernel_size
+        self._check_structure()
+
+        if reset_mechanism not in RESET_MECHANISMS:
+            raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
+        if spike_grad is not None and not callable(spike_grad):
+            raise TypeError("spike_grad must be a surrogate spike function (for example "
+                            f"rleaky_viz.core.surrogate.fast_sigmoid()), got {spike_grad!r}")
+        if state_quant is not False and state_quant is not None and not callable(state_quant):
+            raise TypeError("state_quant must be False or a quantiser such as "
+                            f"rleaky_viz.core.quant.state_quant(), got {state_quant!r}")
+        if inhibition and self.conv2d_channels:
+            raise ValueError("inhibition works on dense layers only (input of shape (batch, neurons)); "
+                             "it cannot be combined with conv2d_channels")
+
+        self.spike_grad = atan() if spike_grad is None else spike_grad
+        self.surrogate_disable = bool(surrogate_disable)
+        self.init_hidden = bool(init_hidden)
+        self.inhibition = bool(inhibition)
+        self.output = bool(output)
+        self.reset_delay = bool(reset_delay)
+        self.state_quant = state_quant if state_quant is not None else False
+        self.learn_recurrent = bool(learn_recurrent)
+
+        self._register("threshold", _as_state_tensor("threshold", threshold), learn_threshold)
+        gain = _as_state_tensor("graded_spikes_factor", graded_spikes_factor)
+        if (gain == 0).any():
+            raise ValueError("graded_spikes_factor must be non-zero (spikes are divided by it "
+                             "when reset_delay=False)")
+        self.register_buffer("graded_spikes_factor", gain)
+        self.register_buffer("reset_mechanism_val",
+                             torch.as_tensor(RESET_MECHANISMS.index(reset_mechanism)))
+        self._register("beta", _as_state_tensor("beta", beta), learn_beta)
+        for name in ("beta", "threshold"):
+            self._check_shape(name, getattr(self, name))
+
+        if self.all_to_all:
+            if self.linear_features:
+                self.recurrent = nn.Linear(self.linear_features, self.linear_features)
+            else:
+                kh, kw = self.kernel_size
+                self.recurrent = nn.Conv2d(self.conv2d_channels, self.conv2d_channels,
+                                           self.kernel_size, padding=(kh // 2, kw // 2))
+            if not self.learn_recurrent:
+                for p in self.recurrent.parameters():
+                    p.requires_grad_(False)
+        else:
+            self._register("V", _as_state_tensor("V", V), self.learn_recurrent)
+            # snnTorch also lists a learnable V under "recurrent.V" (a second
+            # name for the same tensor); write and accept that key so state
+            # dicts move both ways, while V itself stays the only copy.
+            self._register_state_dict_hook(_add_recurrent_v_key)
+            self._register_load_state_dict_pre_hook(_drop_recurrent_v_key)
+
+        self.register_buffer("spk", torch.zeros(0), persistent=False)
+        self.register_buffer("mem", torch.zeros(0), persistent=False)
+
+    # -- construction helpers -------------------------------------------------
+    def _check_structure(self):
+        lin, ch, k = self.linear_features, self.conv2d_channels, self.kernel_size
+        if self.all_to_all:
+            if lin and (ch or k):
+                raise TypeError("linear_features cannot be given together with conv2d_channels or "
+                                "kernel_size: choose a linear or a conv2d recurrence")
+            if not lin and not ch and not k:
+                raise TypeError("all_to_all=True needs linear_features (dense recurrence) or both "
+                                "conv2d_channels and kernel_size (conv2d recurrence); for a "
+                                "one-to-one recurrence pass all_to_all=False")
+            if not lin and bool(ch) != bool(k):
+                raise TypeError("conv2d_channels and kernel_size must be given together")
+            if lin:
+                self.linear_features = _positive_int("linear_features", lin)
+            else:
+                self.conv2d_channels = _positive_int("conv2d_channels", ch)
+                self.kernel_size = _kernel(k)
+        elif lin or ch or k:
+            raise TypeError("all_to_all=False uses the one-to-one weight V: do not give "
+                            "linear_features, conv2d_channels or kernel_size")
+
+    def _register(self, name: str, value: torch.Tensor, learnable: bool):
+        if learnable:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    def _check_shape(self, name: str, t: torch.Tensor):
+        """Per-neuron tensors must match the layer where its size is known."""
+        if t.numel() == 1:
+            return
+        if self.all_to_all and self.linear_features:
+            n = self.linear_features
+            if t.shape[-1:] != (n,) or t.numel() != n:
+                raise ValueError(f"{name} must be a scalar or have {n} values (one per neuron, "
+                                 f"shape ({n},)), got shape {tuple(t.shape)}")
+        elif self.all_to_all:
+            c = self.conv2d_channels
+            if t.dim() != 3 or t.shape[0] not in (1, c):
+                raise ValueError(f"{name} must be a scalar, shape ({c}, 1, 1) (one per channel) or "
+                                 f"({c}, H, W) (one per neuron), got shape {tuple(t.shape)}")
+
+    # -- live attributes ----------------------------------------------------------
+    def __setattr__(self, name, value):
+        if name in _STATE_TENSORS and "_buffers" in self.__dict__:
+            params, buffers = self.__dict__["_parameters"], self.__dict__["_buffers"]
+            if name in params and not isinstance(value, nn.Parameter):
+                old = params[name]
+                value = nn.Parameter(_as_state_tensor(name, value, like=old),
+                                     requires_grad=old.requires_grad)
+            elif name in buffers and not isinstance(value, torch.Tensor):
+                value = _as_state_tensor(name, value, like=buffers[name])
+            if isinstance(value, torch.Tensor) and (name in params or name in buffers):
+                if not torch.isfinite(value.detach()).all():
+                    raise ValueError(f"{name} must be finite (no NaN or inf)")
+                if name in ("beta", "threshold"):
+                    self._check_shape(name, value)
+                if name == "graded_spikes_factor" and (value == 0).any():
+                    raise ValueError("graded_spikes_factor must be non-zero")
+        super().__setattr__(name, value)
+
+    @property
+    def reset_mechanism(self) -> str:
+        return RESET_MECHANISMS[int(self.reset_mechanism_val)]
+
+    @reset_mechanism.setter
+    def reset_mechanism(self, value: str):
+        if value not in RESET_MECHANISMS:
+            raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {value!r}")
+        self.reset_mechanism_val.fill_(RESET_MECHANISMS.index(value))
+
+    @property
+    def recurrence(self) -> str:
+        """"linear", "conv2d" or "one_to_one"."""
+        if not self.all_to_all:
+            return "one_to_one"
+        return "linear" if self.linear_features else "conv2d"
+
+    def _recurrent_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        if self.all_to_all:
+            return self.recurrent
+        V = self.V
+        return lambda s: s * V
+
+    def _spike_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return _heaviside_no_grad if self.surrogate_disable else self.spike_grad
+
+    def step_rule(self) -> StepRule:
+        return StepRule(self)
+
+    # -- calls ------------------------------------------------------------------
+    def forward(self, input_, spk=None, mem=None):
+        if spk is not None:
+            self.spk = spk
+        if mem is not None:
+            self.mem = mem
+        if self.init_hidden and (spk is not None or mem is not None):
+            raise TypeError("with init_hidden=True the state lives in the module: call it with "
+                            "the input only")
+        if self.spk.shape != input_.shape:
+            self.spk = torch.zeros_like(input_)
+        if self.mem.shape != input_.shape:
+            self.mem = torch.zeros_like(input_)
+        self.spk, self.mem = StepRule(self).step(input_, self.spk, self.mem)
+        if self.output:
+            return self.spk, self.mem
+        if self.init_hidden:
+            return self.spk
+        return self.spk, self.mem
+
+    def reset_mem(self):
+        """Zero the stored state (keeping its shape); returns ``(spk, mem)``."""
+        self.spk = torch.zeros_like(self.spk)
+        self.mem = torch.zeros_like(self.mem)
+        return self.spk, self.mem
+
+    def init_rleaky(self):
+        """Same as :meth:`reset_mem` (the reference's older name)."""
+        return self.reset_mem()
+
+    def reset_hidden(self):
+        """Zero the stored state of this module (the reference does it for every instance)."""
+        return self.reset_mem()
+
+    def detach_hidden(self):
+        """Cut the stored state from the graph, for truncated backpropagation through time."""
+        self.spk = self.spk.detach()
+        self.mem = self.mem.detach()
+
+    def extra_repr(self) -> str:
+        return (f"recurrence={self.recurrence}, reset_mechanism={self.reset_mechanism!r}, "
+                f"reset_delay={self.reset_delay}, inhibition={self.inhibition}")
+
+
+def _add_recurrent_v_key(module, state_dict, prefix, local_metadata):
+    if isinstance(module._parameters.get("V"), nn.Parameter):
+        state_dict[prefix + "recurrent.V"] = state_dict[prefix + "V"]
+
+
+def _drop_recurrent_v_key(state_dict, prefix, local_metadata, strict, missing_keys,
+                          unexpected_keys, error_msgs):
+    alias = state_dict.pop(prefix + "recurrent.V", None)
+    if alias is not None and prefix + "V" not in state_dict:
+        state_dict[prefix + "V"] = alias

@@ -1,0 +1,312 @@
+"""Surrogate spike functions.
+
+Every surrogate here has the same forward pass, the Heaviside step
+``H(z) = 1 if z > 0 else 0`` (strict: ``z == 0`` gives no spike), and differs
+only in the derivative ``dS/dz`` that autograd uses on the way back, where
+``z = U - threshold``.
+
+Each factory (``atan()``, ``fast_sigmoid(slope=...)`` ...) returns a
+:class:`Surrogate`: a callable that maps ``z`` to spikes with the chosen
+backward, which also exposes ``derivative(z)`` so that the visualisation can
+draw the curve and record it along a trajectory without running autograd.
+
+The names, parameters and defaults follow ``snntorch.surrogate`` (1.0.0), and
+so do the derivatives, including the reference's odd ones, which are facts
+worth showing rather than bugs to fix silently:
+
+* ``triangular`` is a signed step (``+threshold`` below zero, ``-threshold``
+  at and above), not a triangle;
+* ``SFS`` is zero for ``z <= B``, so with the default ``B=1`` it gives no
+  gradient near the threshold at all;
+* ``spike_rate_escape`` peaks at ``z = 1``, one unit above the threshold;
+* ``heaviside`` passes gradient only where the neuron spiked;
+* ``SSO`` draws fresh uniform noise on every backward pass;
+* ``LSO`` raises a ``TypeError`` in the reference (its factory passes the
+  wrong number of arguments); here it does what its documentation says.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+
+__all__ = [
+    "Surrogate",
+    "SURROGATES",
+    "atan",
+    "fast_sigmoid",
+    "sigmoid",
+    "straight_through_estimator",
+    "triangular",
+    "spike_rate_escape",
+    "heaviside",
+    "SFS",
+    "SSO",
+    "LSO",
+    "custom_surrogate",
+    "make_surrogate",
+    "surrogate_derivative",
+]
+
+
+def _step(z: torch.Tensor) -> torch.Tensor:
+    # The spike itself: strictly greater than zero, in the input's dtype.
+    return (z > 0).to(z.dtype)
+
+
+class _SpikeFunction(torch.autograd.Function):
+    """Heaviside forward; the surrogate's derivative backward."""
+
+    @staticmethod
+    def forward(ctx, z, surrogate):
+        out = _step(z)
+        ctx.save_for_backward(z, out)
+        ctx.surrogate = surrogate
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        z, out = ctx.saved_tensors
+        return ctx.surrogate.backward(z, out, grad_out), None
+
+
+class Surrogate:
+    """A spike function with a chosen surrogate derivative.
+
+    ``name`` and ``params`` say which one it is (they are what the app shows
+    and what the snnTorch code export writes); ``derivative(z)`` is the
+    factor ``dS/dz`` that the backward pass multiplies the incoming gradient
+    by.  Instances are immutable values: two with the same name and
+    parameters compare equal.
+    """
+
+    __slots__ = ("name", "params", "_derivative", "_backward")
+
+    def __init__(self, name: str, params: dict, derivative: Optional[Callable] = None,
+                 backward: Optional[Callable] = None):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "params", dict(params))
+        object.__setattr__(self, "_derivative", derivative)
+        object.__setattr__(self, "_backward", backward)
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Surrogate objects are immutable; build a new one")
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return _SpikeFunction.apply(z, self)
+
+    def derivative(self, z: torch.Tensor) -> torch.Tensor:
+        """dS/dz at ``z`` (same shape), the factor used by the backward pass."""
+        if self._derivative is None:
+            # custom surrogate: ask it for the gradient of a unit upstream gradient
+            return self._backward(z, _step(z), torch.ones_like(z))
+        return self._derivative(z)
+
+    def backward(self, z, out, grad_out):
+        if self._backward is not None:
+            return self._backward(z, out, grad_out)
+        return grad_out * self._derivative(z)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.name}({args})"
+
+    def __eq__(self, other):
+        return (isinstance(other, Surrogate) and other.name == self.name
+                and other.params == self.params and self.name != "custom_surrogate")
+
+    def __hash__(self):
+        return hash((self.name, tuple(sorted(self.params.items()))))
+
+    def __reduce__(self):
+        # picklable when it is one of the named surrogates
+        if self.name == "custom_surrogate":
+            raise TypeError("a custom surrogate holds a user function and cannot be pickled")
+        return (make_surrogate, (self.name, self.params))
+
+
+def _number(name: str, value, *, positive: bool = False, allow_zero: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        else:
+            raise TypeError(f"surrogate parameter '{name}' must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"surrogate parameter '{name}' must be finite, got {value!r}")
+    if positive and value < 0:
+        raise ValueError(f"surrogate parameter '{name}' must be >= 0, got {value!r}")
+    if not allow_zero and value == 0:
+        raise ValueError(f"surrogate parameter '{name}' must be non-zero")
+    return value
+
+
+def atan(alpha=2.0) -> Surrogate:
+    """Arctangent surrogate (the default): ``dS/dz = (α/2) / (1 + (π/2·α·z)²)``."""
+    alpha = _number("alpha", alpha)
+    return Surrogate("atan", {"alpha": alpha},
+                     lambda z: alpha / 2 / (1 + (torch.pi / 2 * alpha * z).pow(2)))
+
+
+def fast_sigmoid(slope=25) -> Surrogate:
+    """Fast sigmoid: ``dS/dz = 1 / (k|z| + 1)²``."""
+    slope = _number("slope", slope)
+    return Surrogate("fast_sigmoid", {"slope": slope},
+                     lambda z: 1 / (slope * torch.abs(z) + 1.0) ** 2)
+
+
+def sigmoid(slope=25) -> Surrogate:
+    """Logistic sigmoid: ``dS/dz = k·e^(-kz) / (e^(-kz) + 1)²``.
+
+    The derivative is even in ``z``, so it is computed with ``e^(-k|z|)``:
+    the same numbers as the reference for ``z >= 0``, the same function below
+    it, and finite far below the threshold, where the reference's
+    ``exp(-kz)`` overflows and its gradient becomes NaN.
+    """
+    slope = _number("slope", slope)
+
+    def derivative(z):
+        e = torch.exp(-slope * torch.abs(z))
+        return slope * e / ((e + 1) ** 2)
+
+    return Surrogate("sigmoid", {"slope": slope}, derivative)
+
+
+def straight_through_estimator() -> Surrogate:
+    """Straight-through estimator: ``dS/dz = 1`` everywhere."""
+    return Surrogate("straight_through_estimator", {}, lambda z: torch.ones_like(z))
+
+
+def triangular(threshold=1) -> Surrogate:
+    """The reference's "triangular" surrogate.
+
+    Despite the name it is a signed step: ``+threshold`` for ``z < 0`` and
+    ``-threshold`` for ``z >= 0``.
+    """
+    threshold = _number("threshold", threshold)
+    return Surrogate("triangular", {"threshold": threshold},
+                     lambda z: torch.where(z >= 0, -threshold * torch.ones_like(z),
+                                           threshold * torch.ones_like(z)))
+
+
+def spike_rate_escape(beta=1, slope=25) -> Surrogate:
+    """Escape-noise surrogate: ``dS/dz = k·exp(-β|z - 1|)``, largest at ``z = 1``."""
+    beta = _number("beta", beta)
+    slope = _number("slope", slope)
+    return Surrogate("spike_rate_escape", {"beta": beta, "slope": slope},
+                     lambda z: slope * torch.exp(-beta * torch.abs(z - 1)))
+
+
+def heaviside() -> Surrogate:
+    """Heaviside backward: ``dS/dz = H(z)``, gradient only where a spike happened."""
+    return Surrogate("heaviside", {}, _step)
+
+
+def SFS(slope=25, B=1) -> Surrogate:
+    """Sparse fast sigmoid: the fast sigmoid's derivative, kept only where ``z > B``.
+
+    With the default ``B = 1`` it is zero in the whole band around the
+    threshold where a fast sigmoid would be largest.
+    """
+    slope = _number("slope", slope)
+    B = _number("B", B)
+    return Surrogate("SFS", {"slope": slope, "B": B},
+                     lambda z: 1 / (slope * torch.abs(z) + 1.0) ** 2 * (z > B).to(z.dtype))
+
+
+def SSO(mean=0, variance=0.2) -> Surrogate:
+    """Stochastic spike operator: ``1`` where spiking, else ``(u - 0.5 + mean)·variance``.
+
+    ``u`` is drawn uniformly from [0, 1) on every call, so two backward passes
+    differ; the derivative is not deterministic.
+    """
+    mean = _number("mean", mean)
+    variance = _number("variance", variance)
+
+    def derivative(z):
+        out = _step(z)
+        return out + (1 - out) * ((torch.rand_like(z) - 0.5 + mean) * variance)
+
+    return Surrogate("SSO", {"mean": mean, "variance": variance}, derivative)
+
+
+def LSO(slope=0.1) -> Surrogate:
+    """Leaky spike operator: ``dS/dz = 1`` where spiking, ``slope`` elsewhere.
+
+    This is the behaviour the reference documents; the reference's own
+    ``LSO()`` raises a ``TypeError`` when called.
+    """
+    slope = _number("slope", slope)
+
+    def derivative(z):
+        out = _step(z)
+        return out + (1 - out) * slope
+
+    return Surrogate("LSO", {"slope": slope}, derivative)
+
+
+def custom_surrogate(custom_surrogate_function: Callable) -> Surrogate:
+    """A user-defined backward.
+
+    ``custom_surrogate_function(z, grad_output, spikes)`` receives the
+    membrane minus threshold, the incoming gradient and the spikes of the
+    forward pass, and returns the gradient with respect to ``z``, exactly as
+    in the reference.
+    """
+    if not callable(custom_surrogate_function):
+        raise TypeError("custom_surrogate expects a function (z, grad_output, spikes) -> grad")
+    fn = custom_surrogate_function
+    return Surrogate("custom_surrogate", {"function": getattr(fn, "__name__", "function")},
+                     None, lambda z, out, grad: fn(z, grad.clone(), out))
+
+
+# Every named surrogate with its parameters' defaults, in gallery order.
+SURROGATES: dict[str, dict] = {
+    "atan": {"alpha": 2.0},
+    "fast_sigmoid": {"slope": 25.0},
+    "sigmoid": {"slope": 25.0},
+    "straight_through_estimator": {},
+    "triangular": {"threshold": 1.0},
+    "spike_rate_escape": {"beta": 1.0, "slope": 25.0},
+    "heaviside": {},
+    "SFS": {"slope": 25.0, "B": 1.0},
+    "SSO": {"mean": 0.0, "variance": 0.2},
+    "LSO": {"slope": 0.1},
+}
+
+_FACTORIES = {
+    "atan": atan, "fast_sigmoid": fast_sigmoid, "sigmoid": sigmoid,
+    "straight_through_estimator": straight_through_estimator,
+    "triangular": triangular, "spike_rate_escape": spike_rate_escape,
+    "heaviside": heaviside, "SFS": SFS, "SSO": SSO, "LSO": LSO,
+}
+
+
+def make_surrogate(name: str, params: Optional[dict] = None) -> Surrogate:
+    """Build a named surrogate from plain values (as stored in a config)."""
+    if name not in _FACTORIES:
+        allowed = ", ".join(_FACTORIES)
+        raise ValueError(f"unknown surrogate {name!r}; allowed: {allowed}")
+    params = dict(params or {})
+    unknown = set(params) - set(SURROGATES[name])
+    if unknown:
+        raise ValueError(f"surrogate {name!r} has no parameter(s) {sorted(unknown)}; "
+                         f"it takes {sorted(SURROGATES[name]) or 'none'}")
+    return _FACTORIES[name](**params)
+
+
+def surrogate_derivative(spike_fn: Callable, z: torch.Tensor) -> torch.Tensor:
+    """dS/dz of any spike function at ``z``.
+
+    Uses :meth:`Surrogate.derivative` when it can; for a foreign callable
+    (for example a function from ``snntorch.surrogate``) asks autograd.
+    """
+    if isinstance(spike_fn, Surrogate):
+        return spike_fn.derivative(z)
+    with torch.enable_grad():
+        zz = z.detach().clone().requires_grad_(True)
+        s = spike_fn(zz)
+        if not s.requires_grad:
+            return torch.zeros_like(z)
+        (g,) = torch.autograd.grad(s.sum(), zz, allow_unused=True)
+    return torch.zeros_like(z) if g is None else g

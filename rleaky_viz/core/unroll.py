@@ -1,0 +1,117 @@
+"""The one time loop of the project: run an RLeaky over a whole sequence.
+
+``unroll(neuron, x)`` gives the spikes and membranes of every step of ``x``
+(shape ``(T, *input_shape)``), exactly as stepping ``neuron`` ``T`` times from
+zero state (or from ``spk``/``mem`` when given), and stays differentiable
+with respect to ``x`` and every learnable parameter.  Everything in the
+project that simulates goes through here, so this is the one place to make
+fast.
+
+It does not read or change the state stored in the module: it is a function
+of its arguments.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional, Union
+
+import torch
+
+from .neuron import RLeaky, StepRule
+
+__all__ = ["unroll", "Rollout", "RECORDABLE"]
+
+# What ``record`` can ask for, each of shape (T, *input_shape), detached:
+RECORDABLE = (
+    "reset",           # R[t] = H(U[t-1] - θ), the reset applied at step t
+    "recurrent",       # rec(S[t-1]), the recurrent current
+    "leak",            # clamp(β)·U[t-1], what is left of the old membrane
+    "base",            # leak + input + recurrent: the membrane before reset
+    "surrogate_grad",  # dS/dz at z = U[t] - θ, the surrogate's derivative
+)
+
+
+class Rollout:
+    """Result of :func:`unroll`.
+
+    Unpacks as ``spk, mem = unroll(...)``; recorded internals are attributes
+    named as in :data:`RECORDABLE` (``None`` when not recorded).
+    """
+
+    __slots__ = ("spk", "mem") + RECORDABLE
+
+    def __init__(self, spk, mem, recorded: Optional[dict] = None):
+        self.spk = spk  # (T, *input_shape)
+        self.mem = mem  # (T, *input_shape)
+        recorded = recorded or {}
+        for name in RECORDABLE:
+            setattr(self, name, recorded.get(name))
+
+    def __iter__(self):
+        yield self.spk
+        yield self.mem
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return (self.spk, self.mem)[i]
+
+
+def _record_set(record) -> tuple[str, ...]:
+    if record is True:
+        return RECORDABLE
+    if not record:
+        return ()
+    if isinstance(record, str):
+        record = (record,)
+    names = tuple(record)
+    unknown = [n for n in names if n not in RECORDABLE]
+    if unknown:
+        raise ValueError(f"record: unknown name(s) {unknown}; allowed: {list(RECORDABLE)}")
+    return names
+
+
+def _initial(state: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    # as in a step call: a missing state, or one of another shape, starts at zero
+    if state is None or state.shape != like.shape:
+        return torch.zeros_like(like)
+    return state
+
+
+def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
+           mem: Optional[torch.Tensor] = None,
+           record: Union[bool, str, Iterable[str]] = False) -> Rollout:
+    """Run ``neuron`` over ``x`` of shape ``(T, *input_shape)``.
+
+    Returns a :class:`Rollout`; ``spk, mem = unroll(neuron, x)`` gives both
+    sequences of shape ``(T, *input_shape)``.  ``record=True`` (or a list of
+    names from :data:`RECORDABLE`) also keeps the internals a visualisation
+    needs; the default records nothing and costs nothing extra.
+    """
+    if not isinstance(neuron, RLeaky):
+        raise TypeError(f"unroll expects a rleaky_viz.core.RLeaky, got {type(neuron).__name__}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 1:
+        raise ValueError("x must be a tensor of shape (T, *input_shape) with T >= 1")
+    if x.shape[0] == 0:
+        raise ValueError("x must have at least one time step (T >= 1)")
+    names = _record_set(record)
+    rule = StepRule(neuron)
+    s = _initial(spk, x[0])
+    u = _initial(mem, x[0])
+    spikes, membranes = [], []
+    if not names:
+        for x_t in x:
+            s, u = rule.step(x_t, s, u)
+            spikes.append(s)
+            membranes.append(u)
+        return Rollout(torch.stack(spikes), torch.stack(membranes))
+    kept = {n: [] for n in names}
+    scratch: dict = {}
+    for x_t in x:
+        s, u = rule.step(x_t, s, u, record=scratch)
+        spikes.append(s)
+        membranes.append(u)
+        for n in names:
+            kept[n].append(scratch[n])
+    return Rollout(torch.stack(spikes), torch.stack(membranes),
+                   {n: torch.stack(v) for n, v in kept.items()})
