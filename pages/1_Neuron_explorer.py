@@ -1,0 +1,64 @@
+"""Neuron explorer: one neuron's input, membrane, spikes and the terms of each update."""
+import streamlit as st
+
+from rleaky_viz.figures import analytic_overlay, breakdown_figure, neuron_figure, spike_stats
+from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, error_panel, export_panel,
+                           notices_panel, run_simulation, setup_page, sidebar)
+from rleaky_viz.presets import PAGES
+from rleaky_viz.ui.runner import USER_ERRORS
+
+PAGE = PAGES["neuron"]
+setup_page("Neuron explorer", "🔬")
+cfg = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + RUN_FIELDS + ("num_neurons",),
+              choices={"recurrence": ("one_to_one", "none", "linear")}, title="Neuron explorer")
+
+st.title("Neuron explorer")
+csv = None
+if cfg.stimulus == "csv":
+    upload = st.file_uploader("Input current CSV (one column, or one per neuron)", type=["csv"],
+                              key="explorer_csv")
+    csv = upload.getvalue() if upload is not None else None
+
+try:
+    trace = run_simulation(cfg, csv_bytes=csv)
+except USER_ERRORS as e:
+    error_panel(e, PAGE.url(cfg), expected=True)
+    st.stop()
+except Exception as e:  # anything else: a friendly panel, never a raw traceback
+    error_panel(e, PAGE.url(cfg))
+    st.stop()
+
+neuron, batch = 0, 0
+if cfg.neuron_count > 1 or cfg.batch_size > 1:
+    left, right = st.columns(2)
+    neuron = left.number_input("neuron", 0, cfg.neuron_count - 1, 0, key="explorer_neuron")
+    batch = right.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="explorer_batch")
+
+stats = spike_stats(trace, batch=batch).iloc[neuron]
+m = st.columns(5)
+m[0].metric("spikes", int(stats["spike_count"]))
+m[1].metric("rate (spikes/step)", f"{stats['rate']:.3f}")
+m[2].metric("first spike (step)", "–" if stats["first_spike"] != stats["first_spike"] else int(stats["first_spike"]))
+m[3].metric("ISI mean (steps)", "–" if stats["isi_mean"] != stats["isi_mean"] else f"{stats['isi_mean']:.2f}")
+m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats['isi_cv']:.3f}")
+
+show_overlay = st.toggle("Analytic overlays (constant input, no recurrence)", value=True,
+                         key="explorer_overlay")
+overlay = analytic_overlay(cfg) if show_overlay else None
+if overlay:
+    st.caption(f"Steady state without spikes I/(1-β) = {overlay['steady_state']:.3g} · minimum "
+               f"firing current θ(1-β) = {overlay['rheobase']:.3g} · time constant "
+               f"τ = -1/ln β = {overlay['tau']:.3g} steps")
+fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
+st.plotly_chart(fig, key="explorer_main", width="stretch")
+
+st.subheader("What each step adds up to")
+st.caption("U[t] = leak (β·U[t-1]) + input + recurrent + reset (what the reset and quantisation "
+           "took away). The bars of a step add up to the membrane line.")
+st.plotly_chart(breakdown_figure(trace, neuron=neuron, batch=batch), key="explorer_breakdown",
+                width="stretch")
+
+notices_panel(cfg, trace)
+st.subheader("Share and export")
+st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
+export_panel(trace, fig, "neuron")

@@ -1,0 +1,62 @@
+"""Population: many neurons with a recurrent weight matrix; raster, rates, weights, spectrum."""
+import streamlit as st
+
+from rleaky_viz.figures import (heatmap_figure, raster_figure, rate_figure, spectrum_figure,
+                                traces_figure, weight_figure)
+from rleaky_viz.ui import (NEURON_FIELDS, POPULATION_FIELDS, RUN_FIELDS, STIMULUS_FIELDS,
+                           error_panel, export_panel, notices_panel, run_simulation, setup_page,
+                           sidebar)
+from rleaky_viz.presets import PAGES
+from rleaky_viz.ui.runner import USER_ERRORS
+
+PAGE = PAGES["population"]
+setup_page("Population", "🧠")
+cfg = sidebar(PAGE, NEURON_FIELDS + POPULATION_FIELDS + STIMULUS_FIELDS + RUN_FIELDS,
+              choices={"recurrence": ("linear", "one_to_one", "none")}, title="Population")
+
+st.title("Population")
+csv = pt = None
+if cfg.stimulus == "csv":
+    upload = st.file_uploader("Input current CSV (one column, or one per neuron)", type=["csv"],
+                              key="population_csv")
+    csv = upload.getvalue() if upload is not None else None
+if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
+    upload = st.file_uploader("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
+                              type=["pt", "pth"], key="population_pt")
+    pt = upload.getvalue() if upload is not None else None
+
+try:
+    trace = run_simulation(cfg, csv_bytes=csv, pt_bytes=pt)
+except USER_ERRORS as e:
+    error_panel(e, PAGE.url(cfg), expected=True)
+    st.stop()
+except Exception as e:
+    error_panel(e, PAGE.url(cfg))
+    st.stop()
+
+batch = 0
+if cfg.batch_size > 1:
+    batch = st.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="population_batch")
+
+raster = raster_figure(trace, batch=batch)
+st.plotly_chart(raster, key="population_raster", width="stretch")
+st.plotly_chart(rate_figure(trace, batch=batch), key="population_rate", width="stretch")
+st.plotly_chart(heatmap_figure(trace, "mem", batch=batch), key="population_heatmap",
+                width="stretch")
+
+if cfg.recurrence == "linear":
+    weight = trace.neuron.recurrent.weight.detach().numpy()
+    left, right = st.columns(2)
+    left.plotly_chart(weight_figure(weight), key="population_weights", width="stretch")
+    right.plotly_chart(spectrum_figure(weight), key="population_spectrum", width="stretch")
+
+chosen = st.multiselect("Neurons to plot", list(range(cfg.neuron_count)),
+                        default=list(range(min(3, cfg.neuron_count))), key="population_neurons")
+if chosen:
+    st.plotly_chart(traces_figure(trace, chosen, batch=batch), key="population_traces",
+                    width="stretch")
+
+notices_panel(cfg, trace)
+st.subheader("Share and export")
+st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
+export_panel(trace, raster, "population")

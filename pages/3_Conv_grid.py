@@ -1,0 +1,48 @@
+"""Conv grid: channels x H x W neurons coupled by a recurrent convolution kernel."""
+import streamlit as st
+
+from rleaky_viz.figures import conv_frames_figure, rate_map_figure
+from rleaky_viz.ui import (CONV_FIELDS, NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, error_panel,
+                           export_panel, notices_panel, run_simulation, setup_page,
+                           sidebar)
+from rleaky_viz.presets import PAGES
+from rleaky_viz.ui.runner import USER_ERRORS
+
+PAGE = PAGES["conv"]
+setup_page("Conv grid", "🔲")
+cfg = sidebar(PAGE, NEURON_FIELDS + CONV_FIELDS + STIMULUS_FIELDS + RUN_FIELDS,
+              fixed={"recurrence": "conv2d", "inhibition": False}, title="Conv grid")
+
+st.title("Conv grid")
+csv = None
+if cfg.stimulus == "csv":
+    upload = st.file_uploader("Input current CSV (one column for all neurons)", type=["csv"],
+                              key="conv_csv")
+    csv = upload.getvalue() if upload is not None else None
+
+try:
+    trace = run_simulation(cfg, csv_bytes=csv)
+except USER_ERRORS as e:
+    error_panel(e, PAGE.url(cfg), expected=True)
+    st.stop()
+except Exception as e:
+    error_panel(e, PAGE.url(cfg))
+    st.stop()
+
+left, right = st.columns(2)
+channel = left.number_input("channel", 0, cfg.conv2d_channels - 1, 0, key="conv_channel")
+batch = right.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="conv_batch")
+
+frames = conv_frames_figure(trace, channel=channel, batch=batch)
+st.caption("Press ▶ to play the spike maps over time, or drag the slider to scrub.")
+st.plotly_chart(frames, key="conv_frames", width="stretch")
+st.plotly_chart(rate_map_figure(trace, channel=channel, batch=batch), key="conv_rate_map",
+                width="stretch")
+with st.expander("Recurrent kernel"):
+    kernel = trace.neuron.recurrent.weight.detach()[channel, channel].numpy()
+    st.dataframe(kernel, width="stretch")
+
+notices_panel(cfg, trace)
+st.subheader("Share and export")
+st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
+export_panel(trace, frames, "conv")

@@ -1,0 +1,99 @@
+"""Words and equations that follow the configuration.
+
+``update_equations(cfg)`` gives the LaTeX of the update for the chosen reset
+mechanism, reset delay and recurrence; ``odd_corners(cfg, trace)`` gives
+plain-words warnings when a setting hits a corner of the reference's
+behaviour that surprises people.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .config import SimConfig
+
+__all__ = ["update_equations", "odd_corners", "recurrence_term"]
+
+
+def recurrence_term(cfg: SimConfig) -> str:
+    return {
+        "one_to_one": r"V \odot S[t-1]",
+        "linear": r"W\,S[t-1] + b",
+        "conv2d": r"K * S[t-1] + b",
+        "none": r"0",
+    }[cfg.recurrence]
+
+
+def update_equations(cfg: SimConfig) -> list[str]:
+    """LaTeX lines of one update step for ``cfg``."""
+    beta = r"\mathrm{clamp}(\beta,0,1)"
+    rec = recurrence_term(cfg)
+    lines = [
+        rf"R[t] = H\big(U[t-1] - \theta\big)\quad\text{{(no gradient)}}",
+        rf"B[t] = {beta}\,U[t-1] + I[t] + {rec}",
+    ]
+    mech = cfg.reset_mechanism
+    if mech == "subtract":
+        lines.append(r"U[t] = B[t] - R[t]\,\theta")
+    elif mech == "zero":
+        lines.append(r"U[t] = B[t] - R[t]\,B[t]\quad\text{(a reset step keeps nothing, not even } I[t])")
+    else:
+        lines.append(r"U[t] = B[t]\quad\text{(no reset)}")
+    if cfg.state_quant_bits:
+        lines.append(rf"U[t] \leftarrow q_{{{cfg.state_quant_bits}\,\mathrm{{bit}}}}(U[t])")
+    g = "" if cfg.graded_spikes_factor == 1 else rf"\cdot {cfg.graded_spikes_factor:g}"
+    if cfg.inhibition:
+        lines.append(r"S[t] = H\big(U[t]-\theta\big)\ \text{only for } \arg\max_i (U_i[t]-\theta)")
+    else:
+        lines.append(rf"S[t] = H\big(U[t]-\theta\big){g}")
+    if not cfg.reset_delay and mech != "none":
+        g_div = "" if cfg.graded_spikes_factor == 1 or cfg.inhibition else rf"/{cfg.graded_spikes_factor:g}"
+        lines.append(rf"D[t] = S[t]{g_div} - R[t]")
+        lines.append(r"U[t] \leftarrow U[t] - D[t]\,\theta" if mech == "subtract"
+                     else r"U[t] \leftarrow U[t] - D[t]\,U[t]")
+    return lines
+
+
+def odd_corners(cfg: SimConfig, trace=None) -> list[str]:
+    """Plain-words notes on surprising behaviour the current setting shows."""
+    notes = []
+    if cfg.beta < 0 or cfg.beta > 1:
+        notes.append(f"β = {cfg.beta:g} is outside [0, 1]: the reference clamps it to "
+                     f"{min(max(cfg.beta, 0), 1):g} in every step (the stored value is kept).")
+    if cfg.reset_mechanism == "zero":
+        notes.append("Reset to zero: on the step after a spike the membrane is set to 0 after the "
+                     "input is added, so that step's input (and recurrent current) is dropped.")
+    beta = min(max(cfg.beta, 0.0), 1.0)
+    if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "subtract" and cfg.V >= cfg.threshold:
+        # while firing every step, U' = βU + I + V - θ: its fixed point (I + V - θ)/(1 - β)
+        # stays above θ without input when V > θ(2 - β), or for β = 1 and V ≥ θ
+        forever = cfg.V > cfg.threshold * (2 - beta) or (beta == 1 and cfg.V >= cfg.threshold)
+        notes.append(f"V = {cfg.V:g} ≥ θ = {cfg.threshold:g} with subtract reset: every spike feeds "
+                     "back at least what the reset removes, so only the leak slows the neuron down"
+                     + (" and here, once firing starts, it never stops, even without input "
+                        "(runaway feedback)." if forever else "."))
+    if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "none" and cfg.V > 0:
+        notes.append("No reset and positive V: each spike pushes the membrane further up, so "
+                     "activity only grows (runaway feedback).")
+    if cfg.recurrence == "linear" and trace is not None:
+        w = trace.neuron.recurrent.weight.detach().numpy()
+        radius = float(np.max(np.abs(np.linalg.eigvals(w)))) if w.size else 0.0
+        if radius > 1:
+            notes.append(f"The recurrent matrix has spectral radius {radius:.2f} > 1: activity can "
+                         "feed itself and run away.")
+    if cfg.inhibition:
+        notes.append("Inhibition suppresses spikes, not resets: a suppressed neuron above θ is "
+                     "still reset on the next step as if it had fired. The graded-spike factor is "
+                     "not applied to inhibited layers.")
+    if not cfg.reset_delay and cfg.reset_mechanism != "none":
+        notes.append("reset_delay=False: the reset is applied in the same step as the spike, but "
+                     "the spike decision was made before that step's reset.")
+    if cfg.recurrence in ("linear", "conv2d"):
+        notes.append("The recurrent layer has a bias: it is added every step, even with no "
+                     "spikes, so neurons can fire with zero input.")
+    if trace is not None:
+        u = trace.mem.numpy()
+        if np.any(u == cfg.threshold):
+            notes.append("Some membrane values equal θ exactly: they do not spike (the test is U > θ).")
+    return notes

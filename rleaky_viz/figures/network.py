@@ -1,0 +1,75 @@
+"""Figures of the recurrent weights: the matrix itself and its eigenvalues."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from . import _data as d
+from .style import COLORS, DIVERGING_SCALE, apply_layout
+
+__all__ = ["weight_figure", "spectrum_figure", "spectral_radius"]
+
+
+def spectral_radius(weight) -> float:
+    """The largest eigenvalue modulus of the square matrix ``weight``."""
+    w = d.as_matrix(weight)
+    return float(np.max(np.abs(np.linalg.eigvals(w))))
+
+
+def weight_figure(weight) -> go.Figure:
+    """Heatmap of a square recurrent weight matrix, row = receiving neuron, column = sending.
+
+    ``rec(S)[i] = Σ_j W[i, j]·S[j]`` (``nn.Linear``), so row ``i`` lists
+    what neuron ``i`` receives.  The diverging scale is centred at zero:
+    excitation red, inhibition blue.
+    """
+    w = d.as_matrix(weight)
+    n = w.shape[0]
+    bound = float(np.max(np.abs(w))) or 1.0
+    fig = go.Figure(go.Heatmap(
+        z=w.astype(np.float32), x0=0, dx=1, y0=0, dy=1, colorscale=DIVERGING_SCALE,
+        zmid=0.0, zmin=-bound, zmax=bound, name="weight",
+        colorbar=dict(title=dict(text="W[i, j]")),
+        hovertemplate="to neuron %{y} from neuron %{x}<br>W = %{z:.4g}<extra></extra>"))
+    apply_layout(fig, title=f"Recurrent weights ({n} × {n}): row receives, column sends",
+                 kind="weights", x_title="sending neuron j", y_title="receiving neuron i",
+                 legend=False, height=520)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(constrain="domain")
+    return fig
+
+
+def _circle(radius: float, points: int = 361) -> tuple[np.ndarray, np.ndarray]:
+    a = np.linspace(0.0, 2.0 * np.pi, points)
+    return radius * np.cos(a), radius * np.sin(a)
+
+
+def spectrum_figure(weight) -> go.Figure:
+    """Eigenvalues of ``weight`` in the complex plane, with the unit circle and the spectral radius.
+
+    Trace names: "eigenvalues", "unit circle", "spectral radius".
+    """
+    w = d.as_matrix(weight)
+    eig = np.linalg.eigvals(w)
+    rho = float(np.max(np.abs(eig)))
+    fig = go.Figure()
+    ux, uy = _circle(1.0)
+    fig.add_trace(go.Scatter(x=ux, y=uy, name="unit circle", mode="lines",
+                             line=dict(color=COLORS["reference"], dash="dot", width=1),
+                             hoverinfo="skip"))
+    rx, ry = _circle(rho)
+    fig.add_trace(go.Scatter(x=rx, y=ry, name="spectral radius", mode="lines",
+                             line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
+                             hovertemplate=f"|λ| = {rho:.4g}<extra>spectral radius</extra>"))
+    fig.add_trace(go.Scatter(x=eig.real, y=eig.imag, name="eigenvalues", mode="markers",
+                             marker=dict(color=COLORS["eigen"], size=6, opacity=0.8),
+                             customdata=np.abs(eig),
+                             hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}"
+                                           "<extra></extra>"))
+    apply_layout(fig, title=f"Eigenvalues of the recurrent weights: spectral radius ρ = {rho:.4g}",
+                 kind="spectrum", x_title="real part Re λ", y_title="imaginary part Im λ",
+                 height=520)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, zeroline=True)
+    fig.update_xaxes(zeroline=True)
+    fig.update_layout(meta={"spectral_radius": rho})
+    return fig

@@ -1,0 +1,258 @@
+"""Figures of single neurons: the full recording, the membrane update term by term, overlays.
+
+The update these figures take apart (see ``rleaky_viz.core.neuron``)::
+
+    U[t] = β·U[t-1] + I[t] + rec(S[t-1])  -  reset  (then quantisation, if on)
+           \\_ leak _/   input  recurrent
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from . import _data as d
+from .style import COLORS, SEQUENCE, apply_layout, with_alpha
+
+__all__ = ["neuron_figure", "breakdown_figure", "traces_figure"]
+
+_NEURON_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "base")
+
+
+def _check_neuron_args(trace, neuron, batch, fields):
+    T, B, shape = d.check_trace(trace, *fields)
+    batch = d.check_batch(batch, B)
+    count = int(np.prod(shape))
+    neuron = d.check_int("neuron", neuron, 0, count - 1)
+    return T, batch, neuron, count
+
+
+def _quantiser(trace):
+    q = getattr(getattr(trace, "neuron", None), "state_quant", None)
+    return q if callable(q) else None
+
+
+def _decision_membrane(trace, mem, base, reset, threshold):
+    """The membrane each spike was decided on, for placing spike markers.
+
+    With ``reset_delay=True`` (the default) that is the recorded ``U[t]``.
+    Without the delay the recorded ``U[t]`` already has the spike's own reset
+    applied, so the value before it is rebuilt from ``base`` and the delayed
+    reset exactly as the step computes it (quantiser included).
+    """
+    module = getattr(trace, "neuron", None)
+    delay = bool(getattr(module, "reset_delay", d.config_value(trace, "reset_delay", True)))
+    mechanism = getattr(module, "reset_mechanism",
+                        d.config_value(trace, "reset_mechanism", "subtract"))
+    if delay or mechanism == "none":
+        return mem
+    if mechanism == "zero":
+        pre = base * (1.0 - reset)
+    else:
+        pre = base - reset * threshold
+    q = _quantiser(trace)
+    if q is not None:
+        import torch  # only when a quantiser is present (then torch is loaded anyway)
+        pre = q(torch.as_tensor(pre, dtype=torch.float32)).numpy().astype(np.float64)
+    return pre
+
+
+def _steady_state(overlay) -> Optional[float]:
+    if overlay is None:
+        return None
+    if not isinstance(overlay, dict) or "steady_state" not in overlay:
+        raise ValueError("overlay must be a dict from analytic_overlay() (with a 'steady_state' "
+                         f"key) or None, got {overlay!r}")
+    value = overlay["steady_state"]
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"overlay['steady_state'] must be a number, got {value!r}") from None
+    return value if math.isfinite(value) else None
+
+
+def neuron_figure(trace, neuron: int = 0, batch: int = 0,
+                  overlay: Optional[dict] = None) -> go.Figure:
+    """One neuron's run: input, membrane (with threshold, spikes, resets), recurrence, output.
+
+    Four rows sharing the time axis.  ``neuron`` indexes the flattened
+    neuron dimensions, ``batch`` the sample.  ``overlay`` (from
+    :func:`analytic_overlay`) adds the no-spike steady state as a dotted line.
+    Trace names: "input", "pre-reset membrane", "membrane", "threshold",
+    "spikes", "reset", ("steady state"), "recurrent", "output spikes".
+    """
+    T, batch, neuron, count = _check_neuron_args(trace, neuron, batch, _NEURON_FIELDS)
+    steady = _steady_state(overlay)
+    steps = np.arange(T, dtype=np.int32)
+    x = d.neuron_series(trace, "input", batch, neuron)
+    spk = d.neuron_series(trace, "spk", batch, neuron)
+    mem = d.neuron_series(trace, "mem", batch, neuron)
+    reset = d.neuron_series(trace, "reset", batch, neuron)
+    rec = d.neuron_series(trace, "recurrent", batch, neuron)
+    base = d.neuron_series(trace, "base", batch, neuron)
+    theta = float(d.per_neuron(trace, "threshold", count, 1.0)[neuron])
+
+    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.035,
+                        row_heights=[0.18, 0.42, 0.2, 0.2])
+    fig.add_trace(go.Scatter(x=steps, y=x, name="input", mode="lines",
+                             line=dict(color=COLORS["input"], shape="hv"),
+                             hovertemplate="step %{x}<br>I = %{y:.4g}<extra>input</extra>"),
+                  row=1, col=1)
+
+    fig.add_trace(go.Scatter(x=steps, y=base, name="pre-reset membrane", mode="lines",
+                             line=dict(color=with_alpha(COLORS["base"], 0.55), width=1),
+                             hovertemplate="step %{x}<br>leak + input + recurrent = %{y:.4g}"
+                                           "<extra>pre-reset</extra>"),
+                  row=2, col=1)
+    fig.add_trace(go.Scatter(x=steps, y=mem, name="membrane", mode="lines",
+                             line=dict(color=COLORS["membrane"], width=2),
+                             hovertemplate="step %{x}<br>U = %{y:.4g}<extra>membrane</extra>"),
+                  row=2, col=1)
+    fig.add_trace(go.Scatter(x=[0, T - 1], y=[theta, theta], name="threshold", mode="lines",
+                             line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
+                             hovertemplate=f"θ = {theta:.4g}<extra>threshold</extra>"),
+                  row=2, col=1)
+    if steady is not None:
+        fig.add_trace(go.Scatter(x=[0, T - 1], y=[steady, steady], name="steady state",
+                                 mode="lines",
+                                 line=dict(color=COLORS["reference"], dash="dot", width=1.5),
+                                 hovertemplate=f"I/(1-β) = {steady:.4g}<extra>steady state "
+                                               "without spikes</extra>"),
+                      row=2, col=1)
+    fired = np.flatnonzero(spk != 0)
+    at = _decision_membrane(trace, mem, base, reset, theta)
+    fig.add_trace(go.Scatter(x=fired, y=at[fired], name="spikes", mode="markers",
+                             marker=dict(color=COLORS["spikes"], size=8, symbol="circle",
+                                         line=dict(width=1, color="white")),
+                             customdata=spk[fired],
+                             hovertemplate="step %{x}<br>U = %{y:.4g}<br>S = %{customdata:.4g}"
+                                           "<extra>spike</extra>"),
+                  row=2, col=1)
+    # resets as one marker trace along the bottom of the panel, not one shape per event
+    values = np.concatenate([mem, base, [theta, 0.0] + ([steady] if steady is not None else [])])
+    lo, hi = float(np.min(values)), float(np.max(values))
+    floor = lo - 0.08 * ((hi - lo) or 1.0)
+    resets = np.flatnonzero(reset != 0)
+    fig.add_trace(go.Scatter(x=resets, y=np.full(resets.size, floor), name="reset",
+                             mode="markers",
+                             marker=dict(color=COLORS["reset"], size=7, symbol="x-thin",
+                                         line=dict(width=2, color=COLORS["reset"])),
+                             hovertemplate="step %{x}<extra>reset applied</extra>"),
+                  row=2, col=1)
+
+    fig.add_trace(go.Scatter(x=steps, y=rec, name="recurrent", mode="lines",
+                             line=dict(color=COLORS["recurrent"], shape="hv"),
+                             hovertemplate="step %{x}<br>rec(S[t-1]) = %{y:.4g}"
+                                           "<extra>recurrent</extra>"),
+                  row=3, col=1)
+
+    # stems: one trace, (t, 0) -> (t, S[t]) segments separated by gaps, a dot on each tip
+    stem_x = np.repeat(fired, 3).astype(np.float64)
+    stem_y = np.column_stack([np.zeros(fired.size), spk[fired], np.full(fired.size, np.nan)])
+    stem_x[2::3] = np.nan
+    sizes = np.tile([0, 7, 0], fired.size)
+    fig.add_trace(go.Scatter(x=stem_x, y=stem_y.reshape(-1), name="output spikes",
+                             mode="lines+markers", connectgaps=False,
+                             line=dict(color=COLORS["spikes"], width=1.5),
+                             marker=dict(color=COLORS["spikes"], size=sizes),
+                             hovertemplate="step %{x}<br>S = %{y:.4g}<extra>output spike</extra>"),
+                  row=4, col=1)
+
+    apply_layout(fig, title=f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps",
+                 kind="neuron", height=720)
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(title_text="time step", row=4, col=1)
+    fig.update_xaxes(range=[-0.5, T - 0.5])
+    fig.update_yaxes(title_text="input I", row=1, col=1)
+    fig.update_yaxes(title_text="membrane U", row=2, col=1)
+    fig.update_yaxes(title_text="recurrent", row=3, col=1)
+    fig.update_yaxes(title_text="spike S", row=4, col=1)
+    return fig
+
+
+def breakdown_figure(trace, neuron: int = 0, batch: int = 0) -> go.Figure:
+    """U[t] taken apart: stacked bars of leak, input, recurrent and reset, and the line of U[t].
+
+    ``reset`` is ``U[t] - (leak + input + recurrent)``: everything the reset
+    (and the quantiser, if on) did at that step.  It is computed from the
+    three other terms in float64, so the four bars of a step add up to U[t].
+    """
+    fields = ("input", "mem", "recurrent", "leak")
+    T, batch, neuron, _ = _check_neuron_args(trace, neuron, batch, fields)
+    steps = np.arange(T, dtype=np.int32)
+    terms = {
+        "leak": d.neuron_series(trace, "leak", batch, neuron),
+        "input": d.neuron_series(trace, "input", batch, neuron),
+        "recurrent": d.neuron_series(trace, "recurrent", batch, neuron),
+    }
+    mem = d.neuron_series(trace, "mem", batch, neuron)
+    terms["reset"] = mem - (terms["leak"] + terms["input"] + terms["recurrent"])
+    explain = {
+        "leak": "β·U[t-1]",
+        "input": "I[t]",
+        "recurrent": "rec(S[t-1])",
+        "reset": "U[t] − (leak + input + recurrent)",
+    }
+
+    fig = go.Figure()
+    for name, values in terms.items():
+        fig.add_trace(go.Bar(x=steps, y=values, name=name, marker_color=COLORS[name],
+                             marker_line_width=0,
+                             hovertemplate=f"{explain[name]} = %{{y:.4g}}<extra>{name}</extra>"))
+    fig.add_trace(go.Scatter(x=steps, y=mem, name="membrane",
+                             mode="lines+markers" if T <= 400 else "lines",
+                             line=dict(color=COLORS["membrane"], width=2), marker=dict(size=4),
+                             hovertemplate="U[t] = %{y:.4g}<extra>membrane</extra>"))
+    apply_layout(fig, title=f"Membrane update of neuron {neuron} (sample {batch}), term by term",
+                 kind="breakdown", x_title="time step", y_title="contribution to U[t]",
+                 height=420)
+    fig.update_layout(barmode="relative", bargap=0.1 if T <= 200 else 0.0, hovermode="x unified")
+    return fig
+
+
+def traces_figure(trace, neurons: Sequence[int], batch: int = 0) -> go.Figure:
+    """Membrane traces of the chosen neurons over one another, with the threshold.
+
+    Trace names: "neuron <i>" for each neuron, and one "threshold" trace
+    (one segment per distinct threshold when thresholds differ per neuron).
+    """
+    T, B, shape = d.check_trace(trace, "mem")
+    batch = d.check_batch(batch, B)
+    count = int(np.prod(shape))
+    is_list = isinstance(neurons, (Sequence, np.ndarray)) and not isinstance(neurons, (str, bytes))
+    if not is_list:
+        raise ValueError(f"neurons must be a list of neuron indices, got {neurons!r}")
+    if len(neurons) == 0:
+        raise ValueError("neurons must name at least one neuron")
+    chosen = []
+    for i, n in enumerate(neurons):
+        n = d.check_int(f"neurons[{i}]", n, 0, count - 1)
+        if n not in chosen:
+            chosen.append(n)
+    mem = d.series(trace, "mem", batch)
+    thresholds = d.per_neuron(trace, "threshold", count, 1.0)
+    steps = np.arange(T, dtype=np.int32)
+
+    fig = go.Figure()
+    for k, n in enumerate(chosen):
+        fig.add_trace(go.Scatter(x=steps, y=mem[:, n], name=f"neuron {n}",
+                                 mode="lines", line=dict(color=SEQUENCE[k % len(SEQUENCE)],
+                                                         width=1.5),
+                                 hovertemplate=f"step %{{x}}<br>U = %{{y:.4g}}<extra>neuron {n}"
+                                               "</extra>"))
+    levels = sorted({float(thresholds[n]) for n in chosen})
+    tx, ty = [], []
+    for level in levels:
+        tx += [0, T - 1, None]
+        ty += [level, level, None]
+    fig.add_trace(go.Scatter(x=tx[:-1], y=ty[:-1], name="threshold", mode="lines",
+                             line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
+                             hovertemplate="θ = %{y:.4g}<extra>threshold</extra>"))
+    apply_layout(fig, title=f"Membrane potential of {len(chosen)} neuron"
+                            f"{'s' if len(chosen) != 1 else ''} (sample {batch})",
+                 kind="traces", x_title="time step", y_title="membrane U", height=420)
+    fig.update_layout(hovermode="x unified")
+    return fig

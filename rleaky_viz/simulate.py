@@ -1,0 +1,198 @@
+"""From a :class:`SimConfig` to a :class:`Trace`: build the neuron, make the input, unroll.
+
+``simulate(cfg)`` is deterministic: the recurrent weights are drawn from a
+generator state seeded by ``cfg.seed`` (without touching torch's global
+random state), and so are random stimuli.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import SimConfig
+from .core import RLeaky, unroll
+from .core.quant import state_quant
+from .core.surrogate import make_surrogate
+from .stimulus import make_input
+
+__all__ = ["Trace", "simulate", "build_neuron", "resolve_device", "StateDictError"]
+
+
+class StateDictError(ValueError):
+    """An uploaded state dict that does not fit the configured layer."""
+
+
+def resolve_device(name: str) -> tuple[torch.device, Optional[str]]:
+    """The torch device for a config's ``device``, and a notice if it fell back."""
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "cpu"), None
+    if name == "cuda" and not cuda:
+        return torch.device("cpu"), "CUDA was asked for but is not available here: running on CPU."
+    if name == "mps" and not mps:
+        return torch.device("cpu"), "MPS was asked for but is not available here: running on CPU."
+    return torch.device(name), None
+
+
+def _init_linear_weights(layer: torch.nn.Linear, cfg: SimConfig, gen: torch.Generator):
+    w = layer.weight
+    n = w.shape[0]
+    with torch.no_grad():
+        if cfg.weight_init == "ei":
+            n_exc = int(round(cfg.excitatory_fraction * n))
+            sign = torch.ones(n)
+            sign[n_exc:] = -1.0
+            w.copy_(w.abs() * sign[None, :])  # column j: what neuron j sends
+        if cfg.weight_sparsity > 0:
+            keep = torch.rand(w.shape, generator=gen) >= cfg.weight_sparsity
+            w.mul_(keep)
+        w.mul_(cfg.weight_gain)
+
+
+def _init_kernel(conv: torch.nn.Conv2d, cfg: SimConfig):
+    if cfg.kernel_init == "default":
+        with torch.no_grad():
+            conv.weight.mul_(cfg.weight_gain)
+        return
+    k = cfg.kernel_size
+    c = k // 2
+    yy, xx = torch.meshgrid(torch.arange(k) - c, torch.arange(k) - c, indexing="ij")
+    dist = torch.sqrt((yy ** 2 + xx ** 2).float())
+    if cfg.kernel_init == "centre_surround":
+        # excite the centre, inhibit the surround by the same total (a balanced kernel)
+        kernel = torch.where(dist == 0, torch.tensor(1.0), torch.tensor(-1.0 / max(1, k * k - 1)))
+    else:  # lateral_excitation: neighbours excite each other, no self term
+        kernel = torch.where(dist == 0, torch.tensor(0.0), 0.25 / dist)
+    with torch.no_grad():
+        conv.weight.zero_()
+        for ch in range(conv.weight.shape[0]):
+            conv.weight[ch, ch] = kernel * cfg.weight_gain
+        conv.bias.zero_()
+
+
+def build_neuron(cfg: SimConfig, state_dict: Optional[Mapping[str, torch.Tensor]] = None) -> RLeaky:
+    """The ``core.RLeaky`` that ``cfg`` describes, weights initialised from ``cfg.seed``."""
+    common = dict(
+        beta=cfg.beta, threshold=cfg.threshold, reset_mechanism=cfg.reset_mechanism,
+        reset_delay=cfg.reset_delay, inhibition=cfg.inhibition,
+        graded_spikes_factor=cfg.graded_spikes_factor,
+        spike_grad=make_surrogate(cfg.surrogate, cfg.surrogate_params),
+        state_quant=(state_quant(num_bits=cfg.state_quant_bits, threshold=cfg.threshold)
+                     if cfg.state_quant_bits else False),
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed + 1)
+        if cfg.recurrence == "linear":
+            neuron = RLeaky(linear_features=cfg.num_neurons, **common)
+            if cfg.weight_init != "state_dict":
+                _init_linear_weights(neuron.recurrent, cfg, gen)
+        elif cfg.recurrence == "conv2d":
+            neuron = RLeaky(conv2d_channels=cfg.conv2d_channels, kernel_size=cfg.kernel_size, **common)
+            _init_kernel(neuron.recurrent, cfg)
+        elif cfg.recurrence == "one_to_one":
+            neuron = RLeaky(all_to_all=False, V=cfg.V, **common)
+        else:  # "none": a plain leaky neuron, the recurrence weight fixed at zero
+            neuron = RLeaky(all_to_all=False, V=0.0, learn_recurrent=False, **common)
+    if state_dict is not None:
+        load_recurrent_state(neuron, state_dict)
+    return neuron
+
+
+def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Load an snnTorch RLeaky's recurrent weights (and beta/threshold if present), checking shapes.
+
+    Only ``recurrent.weight``, ``recurrent.bias``, ``beta``, ``threshold`` and
+    ``V`` are taken; anything else in the file is reported, not loaded.
+    """
+    if not isinstance(state_dict, Mapping):
+        raise StateDictError("the file does not hold a state dict (a mapping of names to tensors)")
+    expected = {k: v for k, v in neuron.state_dict().items() if k != "reset_mechanism_val"}
+    wanted = {"recurrent.weight", "recurrent.bias"} & set(expected)
+    missing = sorted(wanted - set(state_dict))
+    if missing:
+        raise StateDictError(f"the state dict has no {', '.join(missing)}: it must come from an "
+                             f"RLeaky with linear_features={neuron.linear_features}")
+    new = {}
+    for key in ("recurrent.weight", "recurrent.bias", "beta", "threshold", "V"):
+        if key not in state_dict or key not in expected:
+            continue
+        value = state_dict[key]
+        if not isinstance(value, torch.Tensor):
+            raise StateDictError(f"'{key}' is not a tensor")
+        if not value.is_floating_point() or not torch.isfinite(value).all():
+            raise StateDictError(f"'{key}' must hold finite floating-point numbers")
+        if key.startswith("recurrent.") and value.shape != expected[key].shape:
+            raise StateDictError(f"'{key}' has shape {tuple(value.shape)}; this layer needs "
+                                 f"{tuple(expected[key].shape)} (num_neurons = {neuron.linear_features})")
+        new[key] = value.to(expected[key].dtype)
+    with torch.no_grad():
+        for key, value in new.items():
+            if key.startswith("recurrent."):
+                getattr(neuron.recurrent, key.split(".", 1)[1]).copy_(value)
+            else:
+                setattr(neuron, key, value.clone())
+
+
+@dataclass
+class Trace:
+    """A recorded run. Tensors are on the CPU, shape ``(T, batch, *neuron_shape)``."""
+
+    config: SimConfig
+    input: torch.Tensor
+    spk: torch.Tensor
+    mem: torch.Tensor
+    reset: torch.Tensor
+    recurrent: torch.Tensor
+    leak: torch.Tensor
+    base: torch.Tensor
+    surrogate_grad: torch.Tensor
+    neuron: RLeaky
+    device: str = "cpu"
+    notices: list = field(default_factory=list)
+
+    @property
+    def num_steps(self) -> int:
+        return self.spk.shape[0]
+
+    def flat(self, name: str) -> np.ndarray:
+        """A recorded tensor as numpy ``(T, batch, neurons)``, neurons flattened."""
+        t = getattr(self, name)
+        return t.reshape(t.shape[0], t.shape[1], -1).numpy()
+
+    def to_frame(self, batch: Optional[int] = None) -> pd.DataFrame:
+        """Tidy table: one row per (t, batch, neuron) with every recorded quantity."""
+        T, B = self.spk.shape[:2]
+        N = int(np.prod(self.spk.shape[2:]))
+        batches = range(B) if batch is None else [batch]
+        names = ("input", "mem", "spk", "reset", "recurrent", "leak", "base", "surrogate_grad")
+        data = {n: self.flat(n) for n in names}
+        t_idx = np.repeat(np.arange(T), N)
+        n_idx = np.tile(np.arange(N), T)
+        frames = []
+        for b in batches:
+            frame = {"t": t_idx, "batch": np.full(T * N, b), "neuron": n_idx}
+            for n in names:
+                frame[n] = data[n][:, b, :].reshape(-1)
+            frames.append(pd.DataFrame(frame))
+        return pd.concat(frames, ignore_index=True)
+
+
+def simulate(cfg: SimConfig, upload: Optional[np.ndarray] = None,
+             state_dict: Optional[Mapping[str, torch.Tensor]] = None) -> Trace:
+    """Run ``cfg`` and record everything the views need."""
+    device, notice = resolve_device(cfg.device)
+    neuron = build_neuron(cfg, state_dict).to(device)
+    x = make_input(cfg, upload)
+    with torch.no_grad():
+        out = unroll(neuron, x.to(device), record=True)
+    cpu = lambda t: t.detach().to("cpu")  # noqa: E731
+    return Trace(config=cfg, input=x, spk=cpu(out.spk), mem=cpu(out.mem), reset=cpu(out.reset),
+                 recurrent=cpu(out.recurrent), leak=cpu(out.leak), base=cpu(out.base),
+                 surrogate_grad=cpu(out.surrogate_grad), neuron=neuron.to("cpu"),
+                 device=str(device), notices=[notice] if notice else [])

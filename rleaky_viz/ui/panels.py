@@ -1,0 +1,81 @@
+"""Page furniture shared by every page: set-up, notices, errors, share link, exports."""
+from __future__ import annotations
+
+import traceback
+from typing import Optional
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from ..config import SimConfig
+from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_parquet
+from ..explain import odd_corners
+from ..simulate import Trace
+
+__all__ = ["setup_page", "notices_panel", "error_panel", "export_panel"]
+
+
+@st.cache_resource
+def _configure_torch() -> bool:
+    # One intra-op thread per run: many sessions share the cores, and tiny
+    # per-step ops only lose time to thread hand-offs.
+    try:
+        torch.set_num_threads(1)
+    except RuntimeError:
+        pass
+    return True
+
+
+def setup_page(title: str, icon: str = "⚡") -> None:
+    st.set_page_config(page_title=f"{title} · rleaky-viz", page_icon=icon, layout="wide")
+    _configure_torch()
+
+
+def notices_panel(cfg: SimConfig, trace: Optional[Trace] = None) -> None:
+    if trace is not None:
+        for notice in trace.notices:
+            st.info(notice, icon="ℹ️")
+    corners = odd_corners(cfg, trace)
+    if corners:
+        with st.expander(f"Odd corners of the reference in this setting ({len(corners)})",
+                         expanded=False):
+            for note in corners:
+                st.markdown(f"- {note}")
+
+
+def error_panel(error: BaseException, link: str, expected: bool = False) -> None:
+    """A friendly panel in place of a raw traceback: what failed and a link that reproduces it.
+
+    ``expected`` errors (a bad upload or expression, a run over budget) are
+    the user's to fix and show just their message.
+    """
+    if expected:
+        st.error(str(error), icon="⚠️")
+        return
+    st.error(f"Something went wrong while running this configuration: "
+             f"{type(error).__name__}: {error}", icon="🛑")
+    st.markdown(f"Link that reproduces it: `{link}`")
+    with st.expander("Details for a bug report"):
+        st.code("".join(traceback.format_exception_only(type(error), error)), language="text")
+
+
+def export_panel(trace: Trace, fig: Optional[go.Figure], name: str) -> None:
+    """Download buttons: traces (CSV, Parquet), config (JSON), figure (HTML), snnTorch code."""
+    cols = st.columns(5)
+    cols[0].download_button("Traces CSV", data=lambda: trace_csv(trace),
+                            file_name=f"{name}.csv", mime="text/csv", key=f"{name}_csv",
+                            on_click="ignore")
+    cols[1].download_button("Traces Parquet", data=lambda: trace_parquet(trace),
+                            file_name=f"{name}.parquet", mime="application/octet-stream",
+                            key=f"{name}_parquet", on_click="ignore")
+    cols[2].download_button("Config JSON", data=config_json(trace.config),
+                            file_name=f"{name}.json", mime="application/json",
+                            key=f"{name}_json", on_click="ignore")
+    if fig is not None:
+        cols[3].download_button("Figure HTML", data=lambda: figure_html(fig),
+                                file_name=f"{name}.html", mime="text/html",
+                                key=f"{name}_html", on_click="ignore")
+    cols[4].download_button("snnTorch code", data=lambda: snntorch_code(trace),
+                            file_name=f"{name}_snntorch.py", mime="text/x-python",
+                            key=f"{name}_code", on_click="ignore")

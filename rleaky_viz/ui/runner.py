@@ -1,0 +1,73 @@
+"""Cached simulation runs for the pages.
+
+``run_simulation`` is keyed on the config (a frozen dataclass of plain
+values) and the bytes of any upload, bounded in entries, so moving a slider
+back to where it was costs nothing.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Optional
+
+import streamlit as st
+import torch
+
+from ..config import SimConfig
+from ..simulate import StateDictError, Trace, simulate
+from ..stimulus import StimulusError, parse_csv
+
+__all__ = ["run_simulation", "estimate_bytes", "load_state_dict_bytes", "MemoryBudgetError",
+           "MEMORY_BUDGET_BYTES"]
+
+# Refuse runs whose recorded tensors would exceed this (bytes); set RLEAKY_VIZ_MEMORY_MB to change.
+MEMORY_BUDGET_BYTES = int(float(os.environ.get("RLEAKY_VIZ_MEMORY_MB", "1024")) * 2**20)
+MAX_STATE_DICT_BYTES = 20 * 2**20
+
+
+class MemoryBudgetError(ValueError):
+    """A configuration that would need more memory than the server allows."""
+
+
+def estimate_bytes(cfg: SimConfig) -> int:
+    """Memory of a run's recorded tensors: nine float32 tensors of (T, batch, neurons)."""
+    return 9 * 4 * cfg.num_steps * cfg.batch_size * cfg.neuron_count
+
+
+def load_state_dict_bytes(data: bytes) -> dict:
+    """An uploaded ``.pt`` state dict, loaded with ``weights_only=True`` (no code runs)."""
+    if len(data) > MAX_STATE_DICT_BYTES:
+        raise StateDictError(f"the file is {len(data) / 2**20:.1f} MB; at most "
+                             f"{MAX_STATE_DICT_BYTES // 2**20} MB are allowed")
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, or one holding more than tensors
+        raise StateDictError(f"the file is not a PyTorch state dict that can be loaded safely "
+                             f"({type(e).__name__})") from None
+    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+        raise StateDictError("the file does not hold a state dict (names mapped to tensors)")
+    return obj
+
+
+@st.cache_data(max_entries=24, show_spinner="Simulating…")
+def _cached_run(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]) -> Trace:
+    upload = parse_csv(csv_bytes, cfg.neuron_count) if (cfg.stimulus == "csv" and csv_bytes) else None
+    state = load_state_dict_bytes(pt_bytes) if (cfg.weight_init == "state_dict" and pt_bytes) else None
+    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear" and state is None:
+        raise StateDictError("choose a .pt file holding an snnTorch RLeaky state dict to upload")
+    return simulate(cfg, upload=upload, state_dict=state)
+
+
+def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
+                   pt_bytes: Optional[bytes] = None) -> Trace:
+    """Simulate ``cfg`` (cached). Raises StimulusError, StateDictError or MemoryBudgetError."""
+    need = estimate_bytes(cfg)
+    if need > MEMORY_BUDGET_BYTES:
+        raise MemoryBudgetError(
+            f"this run would need about {need / 2**20:.0f} MB for its recordings, over the "
+            f"server's budget of {MEMORY_BUDGET_BYTES / 2**20:.0f} MB: reduce time steps, batch "
+            "size or neurons")
+    return _cached_run(cfg, csv_bytes, pt_bytes)
+
+
+USER_ERRORS = (StimulusError, StateDictError, MemoryBudgetError)
