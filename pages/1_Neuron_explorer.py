@@ -42,10 +42,13 @@ m[2].metric("first spike (step)", "–" if stats["first_spike"] != stats["first_
 m[3].metric("ISI mean (steps)", "–" if stats["isi_mean"] != stats["isi_mean"] else f"{stats['isi_mean']:.2f}")
 m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats['isi_cv']:.3f}")
 
-show_overlay = st.toggle("Analytic overlays (constant input, no recurrence)", value=True,
-                         key="explorer_overlay")
+show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
 overlay = analytic_overlay(cfg) if show_overlay else None
-if overlay:
+if overlay and not (overlay["exact"] and cfg.recurrence == "none"):
+    st.caption(f"The overlays hold for a constant input with no recurrence (recurrence = none); "
+               f"here only the time constant applies: τ = -1/ln β = {overlay['tau']:.3g} steps.")
+    overlay = None
+elif overlay:
     st.caption(f"Steady state without spikes I/(1-β) = {overlay['steady_state']:.3g} · minimum "
                f"firing current θ(1-β) = {overlay['rheobase']:.3g} · time constant "
                f"τ = -1/ln β = {overlay['tau']:.3g} steps")
