@@ -299,17 +299,21 @@ class RLeaky(nn.Module):
             self.register_buffer(name, value)
 
     def _check_shape(self, name: str, t: torch.Tensor):
-        """Per-neuron tensors must match the layer where its size is known."""
+        """Per-neuron tensors must fit the layer where its size is known.
+
+        Leading dimensions are allowed and broadcast against the batch, which
+        is how a parameter sweep gives every sample its own value.
+        """
         if t.numel() == 1:
             return
         if self.all_to_all and self.linear_features:
             n = self.linear_features
-            if t.shape[-1:] != (n,) or t.numel() != n:
+            if t.shape[-1] not in (1, n):
                 raise ValueError(f"{name} must be a scalar or have {n} values (one per neuron, "
                                  f"shape ({n},)), got shape {tuple(t.shape)}")
         elif self.all_to_all:
             c = self.conv2d_channels
-            if t.dim() != 3 or t.shape[0] not in (1, c):
+            if t.dim() < 3 or t.shape[-3] not in (1, c):
                 raise ValueError(f"{name} must be a scalar, shape ({c}, 1, 1) (one per channel) or "
                                  f"({c}, H, W) (one per neuron), got shape {tuple(t.shape)}")
 
