@@ -61,6 +61,18 @@ class SimConfig:
     surrogate_param: float | None = _f(None, lo=-100.0, hi=100.0,
                                        help="the surrogate's parameter (None: its default)")
     state_quant_bits: int = _f(0, lo=0, hi=12, help="quantise U to 2**bits levels (0: off)")
+    learn_beta: bool = _f(False, help="β is a trainable parameter (gets a gradient)")
+    learn_threshold: bool = _f(False, help="θ is a trainable parameter (gets a gradient)")
+    learn_recurrent: bool = _f(True, help="V or the recurrent weights and bias are trainable")
+    # --- gradients -------------------------------------------------------------
+    loss: str = _f("spike_count", choices=("spike_count", "membrane_mse", "cross_entropy", "spike_times"),
+                   help="what the gradient views differentiate")
+    loss_target: float = _f(5.0, lo=-10.0, hi=10_000.0,
+                            help="spike_count: target spikes per neuron; membrane_mse: target U; "
+                                 "cross_entropy: index of the correct neuron")
+    target_times: str = _f("20,60,100,140", kind="times",
+                           help="spike_times: steps where a spike is wanted (comma-separated)")
+    reset_grad: bool = _f(False, help="what-if, not snnTorch: let gradient flow through the reset")
     # --- network -------------------------------------------------------------
     num_neurons: int = _f(1, lo=1, hi=1000, help="neurons (one_to_one, linear, none)")
     weight_init: str = _f("default", choices=WEIGHT_INITS, help="linear recurrence weights")
@@ -114,6 +126,11 @@ class SimConfig:
     @property
     def neuron_count(self) -> int:
         return math.prod(self.neuron_shape)
+
+    @property
+    def spike_times(self) -> list[int]:
+        """``target_times`` as step numbers inside the run."""
+        return [t for t in (int(p) for p in self.target_times.split(",") if p) if t < self.num_steps]
 
     @property
     def surrogate_params(self) -> dict:
@@ -260,4 +277,9 @@ def _check(f, value):
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
     if meta.get("kind") == "expression" and len(value) > 200:
         raise ValueError(f"{name} must be at most 200 characters, got {len(value)}")
+    if meta.get("kind") == "times":
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if len(value) > 400 or len(parts) > 100 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"{name} must be up to 100 comma-separated step numbers, got {value[:40]!r}")
+        value = ",".join(str(int(p)) for p in parts)
     return value

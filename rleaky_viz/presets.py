@@ -37,9 +37,19 @@ PAGES: dict[str, Page] = {
     "population": Page("pages/2_Population.py", "Population",
                        {"recurrence": "linear", "num_neurons": 100, "amplitude": 0.2,
                         "input_spread": 0.5, "noise_std": 0.05, "num_steps": 300}),
+    "gradients": Page("pages/5_Gradient_flow.py", "Gradient_flow",
+                      {"recurrence": "one_to_one", "num_neurons": 4, "input_spread": 0.5,
+                       "num_steps": 120, "learn_beta": True, "learn_threshold": True}),
+    "learn": Page("pages/6_Learn.py", "Learn",
+                  {"recurrence": "linear", "num_neurons": 20, "input_spread": 0.5,
+                   "num_steps": 100, "surrogate": "fast_sigmoid", "learn_beta": True,
+                   "learn_threshold": True}),
     "conv": Page("pages/3_Conv_grid.py", "Conv_grid",
                  {"recurrence": "conv2d", "stimulus": "noise", "amplitude": 0.1,
                   "noise_std": 0.1, "num_steps": 150}),
+    "sweeps": Page("pages/7_Sweeps.py", "Sweeps", {"recurrence": "none", "num_steps": 300}),
+    "compare": Page("pages/8_Compare.py", "Compare", {"num_steps": 150}),
+    "mystery": Page("pages/9_Mystery_neuron.py", "Mystery_neuron"),
 }
 
 

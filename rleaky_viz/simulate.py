@@ -84,19 +84,22 @@ def build_neuron(cfg: SimConfig, state_dict: Optional[Mapping[str, torch.Tensor]
         spike_grad=make_surrogate(cfg.surrogate, cfg.surrogate_params),
         state_quant=(state_quant(num_bits=cfg.state_quant_bits, threshold=cfg.threshold)
                      if cfg.state_quant_bits else False),
+        learn_beta=cfg.learn_beta, learn_threshold=cfg.learn_threshold,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed + 1)
         if cfg.recurrence == "linear":
-            neuron = RLeaky(linear_features=cfg.num_neurons, **common)
+            neuron = RLeaky(linear_features=cfg.num_neurons, learn_recurrent=cfg.learn_recurrent,
+                            **common)
             if cfg.weight_init != "state_dict":
                 _init_linear_weights(neuron.recurrent, cfg, gen)
         elif cfg.recurrence == "conv2d":
-            neuron = RLeaky(conv2d_channels=cfg.conv2d_channels, kernel_size=cfg.kernel_size, **common)
+            neuron = RLeaky(conv2d_channels=cfg.conv2d_channels, kernel_size=cfg.kernel_size,
+                            learn_recurrent=cfg.learn_recurrent, **common)
             _init_kernel(neuron.recurrent, cfg)
         elif cfg.recurrence == "one_to_one":
-            neuron = RLeaky(all_to_all=False, V=cfg.V, **common)
+            neuron = RLeaky(all_to_all=False, V=cfg.V, learn_recurrent=cfg.learn_recurrent, **common)
         else:  # "none": a plain leaky neuron, the recurrence weight fixed at zero
             neuron = RLeaky(all_to_all=False, V=0.0, learn_recurrent=False, **common)
     if state_dict is not None:

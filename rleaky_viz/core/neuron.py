@@ -104,9 +104,9 @@ class StepRule:
     """
 
     __slots__ = ("beta", "threshold", "gain", "recurrent", "mechanism", "quant",
-                 "spike_fn", "inhibition", "reset_delay", "fast_reset")
+                 "spike_fn", "inhibition", "reset_delay", "fast_reset", "reset_grad")
 
-    def __init__(self, neuron: "RLeaky"):
+    def __init__(self, neuron: "RLeaky", reset_grad: bool = False):
         self.beta = neuron.beta.clamp(0, 1)
         self.threshold = neuron.threshold
         self.gain = neuron.graded_spikes_factor
@@ -118,16 +118,25 @@ class StepRule:
         self.reset_delay = bool(neuron.reset_delay)
         # every Surrogate's forward is the plain step, so the reset needs no call
         self.fast_reset = isinstance(self.spike_fn, Surrogate) or self.spike_fn is _heaviside_no_grad
+        # What-if only, not the reference: let the surrogate gradient pass
+        # through the reset signal instead of detaching it.
+        self.reset_grad = bool(reset_grad)
 
     def reset_signal(self, mem: torch.Tensor) -> torch.Tensor:
         z = mem - self.threshold
+        if self.reset_grad:
+            return self.spike_fn(z)
         if self.fast_reset:
             return (z > 0).to(z.dtype)
         with torch.no_grad():
             return self.spike_fn(z).clone()
 
-    def step(self, x, spk, mem, record: Optional[dict] = None):
-        """One update; returns ``(spk, mem)``.  ``record`` (a dict) gets the internals."""
+    def step(self, x, spk, mem, record: Optional[dict] = None, nodes: Optional[dict] = None):
+        """One update; returns ``(spk, mem)``.
+
+        ``record`` (a dict) gets the internals, detached; ``nodes`` gets the
+        leak and recurrent terms as graph tensors, for gradient views.
+        """
         thr = self.threshold
         reset = self.reset_signal(mem)
         rec = self.recurrent(spk)
@@ -159,8 +168,12 @@ class StepRule:
                 new = new - late * thr
             else:
                 new = new - late * new
+        if nodes is not None:
+            nodes["leak"] = leak
+            nodes["recurrent"] = rec
+            nodes["reset"] = reset
         if record is not None:
-            record["reset"] = reset
+            record["reset"] = reset.detach()
             record["recurrent"] = rec.detach()
             record["leak"] = leak.detach()
             record["base"] = base.detach()

@@ -37,14 +37,16 @@ class Rollout:
     named as in :data:`RECORDABLE` (``None`` when not recorded).
     """
 
-    __slots__ = ("spk", "mem") + RECORDABLE
+    __slots__ = ("spk", "mem", "steps") + RECORDABLE
 
-    def __init__(self, spk, mem, recorded: Optional[dict] = None):
+    def __init__(self, spk, mem, recorded: Optional[dict] = None, steps: Optional[dict] = None):
         self.spk = spk  # (T, *input_shape)
         self.mem = mem  # (T, *input_shape)
         recorded = recorded or {}
         for name in RECORDABLE:
             setattr(self, name, recorded.get(name))
+        # with keep_steps: per-step graph tensors {"mem", "spk", "leak", "recurrent", "reset"}: lists of T
+        self.steps = steps
 
     def __iter__(self):
         yield self.spk
@@ -80,13 +82,21 @@ def _initial(state: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
 
 def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
            mem: Optional[torch.Tensor] = None,
-           record: Union[bool, str, Iterable[str]] = False) -> Rollout:
+           record: Union[bool, str, Iterable[str]] = False, *,
+           keep_steps: bool = False, reset_grad: bool = False) -> Rollout:
     """Run ``neuron`` over ``x`` of shape ``(T, *input_shape)``.
 
     Returns a :class:`Rollout`; ``spk, mem = unroll(neuron, x)`` gives both
     sequences of shape ``(T, *input_shape)``.  ``record=True`` (or a list of
     names from :data:`RECORDABLE`) also keeps the internals a visualisation
     needs; the default records nothing and costs nothing extra.
+
+    ``keep_steps=True`` also returns the per-step graph tensors (membrane,
+    spikes, leak and recurrent terms) in ``Rollout.steps``, so that
+    ``torch.autograd.grad`` can give the total derivative of a loss with
+    respect to each step's state (the adjoints the gradient views show).
+    ``reset_grad=True`` is a what-if that is *not* snnTorch's behaviour: the
+    reset signal keeps its surrogate gradient instead of being detached.
     """
     if not isinstance(neuron, RLeaky):
         raise TypeError(f"unroll expects a rleaky_viz.core.RLeaky, got {type(neuron).__name__}")
@@ -95,11 +105,11 @@ def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
     if x.shape[0] == 0:
         raise ValueError("x must have at least one time step (T >= 1)")
     names = _record_set(record)
-    rule = StepRule(neuron)
+    rule = StepRule(neuron, reset_grad=reset_grad)
     s = _initial(spk, x[0])
     u = _initial(mem, x[0])
     spikes, membranes = [], []
-    if not names:
+    if not names and not keep_steps:
         for x_t in x:
             s, u = rule.step(x_t, s, u)
             spikes.append(s)
@@ -107,11 +117,19 @@ def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
         return Rollout(torch.stack(spikes), torch.stack(membranes))
     kept = {n: [] for n in names}
     scratch: dict = {}
+    nodes: Optional[dict] = {} if keep_steps else None
+    leaks, recs, resets = [], [], []
     for x_t in x:
-        s, u = rule.step(x_t, s, u, record=scratch)
+        s, u = rule.step(x_t, s, u, record=scratch if names else None, nodes=nodes)
         spikes.append(s)
         membranes.append(u)
         for n in names:
             kept[n].append(scratch[n])
+        if keep_steps:
+            leaks.append(nodes["leak"])
+            recs.append(nodes["recurrent"])
+            resets.append(nodes["reset"])
+    steps = ({"mem": membranes, "spk": spikes, "leak": leaks, "recurrent": recs, "reset": resets}
+             if keep_steps else None)
     return Rollout(torch.stack(spikes), torch.stack(membranes),
-                   {n: torch.stack(v) for n, v in kept.items()})
+                   {n: torch.stack(v) for n, v in kept.items()}, steps)

@@ -19,3 +19,13 @@ __all__ = [
     "spike_stats", "analytic_overlay",
     "COLORS", "OKABE_ITO",
 ]
+from .surrogates import surrogate_figure, surrogate_oddities, surrogate_table
+
+__all__ += ["surrogate_figure", "surrogate_oddities", "surrogate_table"]
+from .gradients import (dead_stretches, distance_figure, gradient_norm_figure, loss_curve_figure,
+                        param_grad_figure, param_trajectory_figure, paths_figure,
+                        surrogate_trajectory_figure)
+
+__all__ += ["gradient_norm_figure", "surrogate_trajectory_figure", "paths_figure",
+            "param_grad_figure", "distance_figure", "loss_curve_figure", "param_trajectory_figure",
+            "dead_stretches"]

@@ -13,7 +13,10 @@ from typing import Optional
 
 import numpy as np
 
-QUANTITIES = ("input", "spk", "mem", "reset", "recurrent", "leak", "base", "surrogate_grad")
+QUANTITIES = ("input", "spk", "mem", "reset", "recurrent", "leak", "base", "surrogate_grad",
+              "dL_dmem", "dL_dinput")
+# signed quantities centred on zero get a diverging colour scale
+SIGNED = ("dL_dmem", "dL_dinput")
 
 QUANTITY_LABELS = {
     "input": "input current",
@@ -24,6 +27,8 @@ QUANTITY_LABELS = {
     "leak": "leak term β·U[t-1]",
     "base": "pre-reset membrane",
     "surrogate_grad": "surrogate gradient ∂S/∂U",
+    "dL_dmem": "gradient dL/dU[t]",
+    "dL_dinput": "gradient dL/dx[t]",
 }
 
 

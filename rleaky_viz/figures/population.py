@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from . import _data as d
 from ._png import png_1bit, png_data_uri
-from .style import (COLORS, RASTER_BACKGROUND_RGB, RASTER_SPIKE_RGB, SEQUENTIAL_SCALE,
+from .style import (COLORS, RASTER_BACKGROUND_RGB, RASTER_SPIKE_RGB, SEQUENTIAL_SCALE, DIVERGING_SCALE,
                     apply_layout, with_alpha)
 
 __all__ = ["raster_figure", "rate_figure", "heatmap_figure", "raster_mask", "population_rate"]
@@ -128,8 +128,10 @@ def heatmap_figure(trace, quantity: str = "mem", batch: int = 0,
     k = d.merge_factor(T, data.shape[1], max_cells)
     z = d.mean_pool_time(data, k).T.astype(np.float32)  # (N, columns)
     label = d.QUANTITY_LABELS[quantity]
+    signed = quantity in d.SIGNED
     fig = go.Figure(go.Heatmap(
-        z=z, x=d.bin_centres(T, k), y0=0, dy=1, colorscale=SEQUENTIAL_SCALE, name=quantity,
+        z=z, x=d.bin_centres(T, k), y0=0, dy=1, name=quantity,
+        colorscale=DIVERGING_SCALE if signed else SEQUENTIAL_SCALE, zmid=0 if signed else None,
         colorbar=dict(title=dict(text=quantity)),
         hovertemplate=("step %{x}" if k == 1 else f"steps around %{{x}} (mean of {k})")
                       + "<br>neuron %{y}<br>" + quantity + " = %{z:.4g}<extra></extra>"))

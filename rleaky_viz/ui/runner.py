@@ -14,10 +14,11 @@ import streamlit as st
 import torch
 
 from ..config import SimConfig
+from ..flows import FlowResult, LossError, gradient_flow, gradient_vs_distance
 from ..simulate import StateDictError, Trace, simulate
 from ..stimulus import StimulusError, parse_csv
 
-__all__ = ["run_simulation", "estimate_bytes", "load_state_dict_bytes", "MemoryBudgetError",
+__all__ = ["run_simulation", "run_gradient_flow", "run_gradient_distance", "estimate_bytes", "load_state_dict_bytes", "MemoryBudgetError",
            "MEMORY_BUDGET_BYTES"]
 
 # Refuse runs whose recorded tensors would exceed this (bytes); set RLEAKY_VIZ_MEMORY_MB to change.
@@ -49,25 +50,54 @@ def load_state_dict_bytes(data: bytes) -> dict:
     return obj
 
 
-@st.cache_data(max_entries=24, show_spinner="Simulating…")
-def _cached_run(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]) -> Trace:
+def _uploads(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]):
     upload = parse_csv(csv_bytes, cfg.neuron_count) if (cfg.stimulus == "csv" and csv_bytes) else None
     state = load_state_dict_bytes(pt_bytes) if (cfg.weight_init == "state_dict" and pt_bytes) else None
     if cfg.weight_init == "state_dict" and cfg.recurrence == "linear" and state is None:
         raise StateDictError("choose a .pt file holding an snnTorch RLeaky state dict to upload")
+    return upload, state
+
+
+@st.cache_data(max_entries=24, show_spinner="Simulating…")
+def _cached_run(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]) -> Trace:
+    upload, state = _uploads(cfg, csv_bytes, pt_bytes)
     return simulate(cfg, upload=upload, state_dict=state)
 
 
-def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
-                   pt_bytes: Optional[bytes] = None) -> Trace:
-    """Simulate ``cfg`` (cached). Raises StimulusError, StateDictError or MemoryBudgetError."""
-    need = estimate_bytes(cfg)
+@st.cache_data(max_entries=12, show_spinner="Computing gradients…")
+def _cached_flow(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]) -> FlowResult:
+    upload, state = _uploads(cfg, csv_bytes, pt_bytes)
+    return gradient_flow(cfg, upload=upload, state_dict=state)
+
+
+@st.cache_data(max_entries=12, show_spinner="Sweeping…")
+def run_gradient_distance(cfg: SimConfig, parameter: str, values: tuple) -> dict:
+    """``flows.gradient_vs_distance`` (cached; ``values`` a tuple so it can be a key)."""
+    _check_budget(cfg, factor=3.0)
+    return gradient_vs_distance(cfg, parameter, values)
+
+
+def _check_budget(cfg: SimConfig, factor: float = 1.0) -> None:
+    need = estimate_bytes(cfg) * factor
     if need > MEMORY_BUDGET_BYTES:
         raise MemoryBudgetError(
             f"this run would need about {need / 2**20:.0f} MB for its recordings, over the "
             f"server's budget of {MEMORY_BUDGET_BYTES / 2**20:.0f} MB: reduce time steps, batch "
             "size or neurons")
+
+
+def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
+                   pt_bytes: Optional[bytes] = None) -> Trace:
+    """Simulate ``cfg`` (cached). Raises StimulusError, StateDictError or MemoryBudgetError."""
+    _check_budget(cfg)
     return _cached_run(cfg, csv_bytes, pt_bytes)
 
 
-USER_ERRORS = (StimulusError, StateDictError, MemoryBudgetError)
+def run_gradient_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
+                      pt_bytes: Optional[bytes] = None) -> FlowResult:
+    """``flows.gradient_flow`` for ``cfg`` with its own loss settings (cached)."""
+    _check_budget(cfg, factor=3.0)  # the autograd graph keeps every step's tensors
+    return _cached_flow(cfg, csv_bytes, pt_bytes)
+
+
+USER_ERRORS = (StimulusError, StateDictError, MemoryBudgetError, LossError)

@@ -18,7 +18,7 @@ from ..core.surrogate import SURROGATES
 from ..presets import Page
 
 __all__ = ["sidebar", "apply_config", "current_config", "NEURON_FIELDS", "RUN_FIELDS",
-           "STIMULUS_FIELDS", "POPULATION_FIELDS", "CONV_FIELDS"]
+           "STIMULUS_FIELDS", "POPULATION_FIELDS", "CONV_FIELDS", "GRADIENT_FIELDS"]
 
 NEURON_FIELDS = ("recurrence", "beta", "threshold", "V", "reset_mechanism", "reset_delay",
                  "graded_spikes_factor", "inhibition", "surrogate", "surrogate_param",
@@ -26,6 +26,8 @@ NEURON_FIELDS = ("recurrence", "beta", "threshold", "V", "reset_mechanism", "res
 STIMULUS_FIELDS = ("stimulus", "amplitude", "offset", "onset", "period", "width", "rate",
                    "noise_std", "input_spread", "expression")
 RUN_FIELDS = ("num_steps", "batch_size", "seed", "device")
+GRADIENT_FIELDS = ("loss", "loss_target", "target_times", "learn_beta", "learn_threshold",
+                   "learn_recurrent", "reset_grad")
 POPULATION_FIELDS = ("num_neurons", "weight_init", "weight_gain", "weight_sparsity",
                      "excitatory_fraction")
 CONV_FIELDS = ("conv2d_channels", "grid_size", "kernel_size", "kernel_init", "weight_gain")
@@ -38,7 +40,7 @@ _WIDGET_RANGE = {
     "offset": (-1.0, 1.0, 0.01), "noise_std": (0.0, 1.0, 0.01), "rate": (0.0, 1.0, 0.01),
     "input_spread": (0.0, 1.0, 0.05), "weight_gain": (0.0, 5.0, 0.1),
     "weight_sparsity": (0.0, 0.99, 0.01), "excitatory_fraction": (0.0, 1.0, 0.05),
-    "state_quant_bits": (0, 12, 1), "batch_size": (1, 64, 1), "conv2d_channels": (1, 8, 1),
+    "state_quant_bits": (0, 12, 1), "loss_target": (0.0, 50.0, 0.5), "batch_size": (1, 64, 1), "conv2d_channels": (1, 8, 1),
     "grid_size": (3, 64, 1), "kernel_size": (1, 9, 2), "onset": (0, 1000, 1),
     "period": (1, 500, 1), "width": (1, 200, 1),
 }
@@ -47,8 +49,9 @@ _LABELS = {
     "beta": "β (decay)", "threshold": "θ (threshold)", "V": "V (one-to-one weight)",
     "graded_spikes_factor": "graded spike factor g", "state_quant_bits": "state quantisation bits",
     "num_steps": "time steps T", "conv2d_channels": "channels",
+    "reset_grad": "what-if: gradient through the reset (not snnTorch)",
 }
-_GROUPS = (("Neuron", NEURON_FIELDS), ("Network", tuple(dict.fromkeys(POPULATION_FIELDS + CONV_FIELDS))),
+_GROUPS = (("Neuron", NEURON_FIELDS), ("Gradients", GRADIENT_FIELDS), ("Network", tuple(dict.fromkeys(POPULATION_FIELDS + CONV_FIELDS))),
            ("Stimulus", STIMULUS_FIELDS), ("Run", RUN_FIELDS))
 
 
@@ -68,6 +71,9 @@ def _visible(name: str, cfg: SimConfig) -> bool:
         "excitatory_fraction": cfg.weight_init == "ei",
         "weight_sparsity": cfg.weight_init != "state_dict",
         "inhibition": cfg.recurrence != "conv2d",
+        "loss_target": cfg.loss != "spike_times",
+        "target_times": cfg.loss == "spike_times",
+        "learn_recurrent": cfg.recurrence != "none",
     }.get(name, True)
 
 
@@ -160,7 +166,7 @@ def _widget(name: str, cfg: SimConfig, choices: Optional[Sequence] = None):
         return st.selectbox(label, options, key=name, help=help_text)
     if "bool" in str(spec["type"]):
         return st.checkbox(label, key=name, help=help_text)
-    if spec["kind"] == "expression":
+    if spec["kind"] in ("expression", "times"):
         return st.text_input(label, key=name, max_chars=200, help=help_text)
     is_int = "int" in str(spec["type"])
     if name in _NUMBER_INPUTS:
@@ -210,7 +216,7 @@ def sidebar(page: Page, fields: Iterable[str], *, fixed: Optional[Mapping] = Non
             names = [n for n in names if n in fields and n not in fixed]
             if not names:
                 continue
-            with st.expander(group, expanded=group in ("Neuron", "Stimulus")):
+            with st.expander(group, expanded=group in ("Neuron", "Stimulus", "Gradients")):
                 for name in names:
                     if not _visible(name, preview):
                         continue

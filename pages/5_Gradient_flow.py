@@ -1,0 +1,81 @@
+"""Gradient flow: how the surrogate gradient of a loss travels back through time."""
+import streamlit as st
+
+from rleaky_viz.figures import (distance_figure, gradient_norm_figure, heatmap_figure,
+                                param_grad_figure, paths_figure, surrogate_trajectory_figure)
+from rleaky_viz.flows import SWEEPABLE
+from rleaky_viz.presets import PAGES
+from rleaky_viz.ui import (GRADIENT_FIELDS, NEURON_FIELDS, POPULATION_FIELDS, RUN_FIELDS,
+                           STIMULUS_FIELDS, error_panel, notices_panel, run_gradient_flow,
+                           setup_page, sidebar)
+from rleaky_viz.ui.runner import USER_ERRORS, run_gradient_distance
+
+PAGE = PAGES["gradients"]
+setup_page("Gradient flow", "🌊")
+cfg = sidebar(PAGE, GRADIENT_FIELDS + NEURON_FIELDS + ("num_neurons",) + STIMULUS_FIELDS + RUN_FIELDS,
+              choices={"recurrence": ("one_to_one", "linear", "none")}, title="Gradient flow")
+
+st.title("Gradient flow")
+st.markdown(
+    "A spike is a step function, so its true derivative is zero almost everywhere. Training "
+    "works because the backward pass swaps in the **surrogate** derivative dS/dz. Here the loss "
+    f"**{cfg.loss}** is differentiated through the whole run with autograd, exactly as "
+    "`snntorch.RLeaky` would be.")
+if cfg.reset_grad:
+    st.warning("What-if is ON: the gradient also flows through the reset signal. This is **not** "
+               "what snnTorch does (it detaches the reset); switch it off in the sidebar to return "
+               "to the reference's gradients.", icon="🧪")
+
+try:
+    flow = run_gradient_flow(cfg)
+except USER_ERRORS as e:
+    error_panel(e, PAGE.url(cfg), expected=True)
+    st.stop()
+except Exception as e:
+    error_panel(e, PAGE.url(cfg))
+    st.stop()
+
+neuron = 0
+if cfg.neuron_count > 1:
+    neuron = st.number_input("neuron", 0, cfg.neuron_count - 1, 0, key="gradients_neuron")
+m = st.columns(4)
+m[0].metric("loss", f"{flow.loss:.4g}")
+m[1].metric("spikes", int(flow.trace.spk.sum()))
+norms = flow.step_norms()
+m[2].metric("‖dL/dU‖ at the first step", f"{norms[0]:.3g}")
+m[3].metric("‖dL/dU‖ at the last step", f"{norms[-1]:.3g}")
+
+st.plotly_chart(heatmap_figure(flow, "dL_dmem"), key="gradients_heatmap", width="stretch")
+st.plotly_chart(gradient_norm_figure(flow), key="gradients_norms", width="stretch")
+st.plotly_chart(surrogate_trajectory_figure(flow, neuron=neuron), key="gradients_surrogate",
+                width="stretch")
+
+st.subheader("Gradients of the learnable parameters")
+st.plotly_chart(param_grad_figure(flow), key="gradients_params", width="stretch")
+st.dataframe({name: [float(g.reshape(-1)[0]) if g.numel() == 1 else float(g.norm())]
+              for name, g in flow.param_grads.items()}, width="stretch")
+
+st.subheader("Paths: how dL/dU[t] arrives")
+totals = flow.path_totals()
+st.caption("Summed |contribution| over the run: " + ", ".join(f"{k} {v:.3g}" for k, v in totals.items())
+           + ". The reset path is zero because the reference detaches the reset signal"
+           + (" (the what-if above is on, so here it is not)." if cfg.reset_grad else "."))
+st.plotly_chart(paths_figure(flow, neuron=neuron), key="gradients_paths", width="stretch")
+
+st.subheader("Vanishing and exploding")
+st.caption("The loss here is the membrane sum at the last step; each line shows how much of its "
+           "gradient is left after travelling back that many steps.")
+left, right = st.columns(2)
+parameter = left.selectbox("sweep", SWEEPABLE, key="gradients_sweep")
+defaults = {"beta": "0.5, 0.8, 0.9, 0.95, 1.0", "V": "0, 0.5, 1, 2",
+            "spectral_radius": "0.5, 1, 2, 4"}[parameter]
+text = right.text_input("values (comma-separated)", defaults, key=f"gradients_values_{parameter}")
+try:
+    values = [float(v) for v in text.split(",") if v.strip()]
+    result = run_gradient_distance(cfg, parameter, tuple(values))
+    st.plotly_chart(distance_figure(result, parameter), key="gradients_distance", width="stretch")
+except ValueError as e:
+    st.error(f"values: {e}", icon="⚠️")
+
+notices_panel(cfg, flow.trace)
+st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")

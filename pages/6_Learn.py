@@ -1,0 +1,96 @@
+"""Learn: train beta, threshold and the recurrent weights with surrogate gradients."""
+import streamlit as st
+
+from rleaky_viz import simulate
+from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raster_figure
+from rleaky_viz.learn import train
+from rleaky_viz.presets import PAGES
+from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, error_panel, setup_page,
+                           sidebar)
+
+PAGE = PAGES["learn"]
+setup_page("Learn", "🎯")
+cfg = sidebar(PAGE, ("learn_beta", "learn_threshold", "learn_recurrent") + NEURON_FIELDS
+              + ("num_neurons",) + STIMULUS_FIELDS + RUN_FIELDS,
+              choices={"recurrence": ("linear", "one_to_one", "none")}, title="Learn")
+
+st.title("Learn")
+st.markdown("Gradient descent (Adam) on the parameters whose `learn_*` flag is on, with the "
+            "surrogate gradient standing in for the spike's derivative. Same seed, same result.")
+
+left, mid, right = st.columns(3)
+target = left.selectbox("target", ("rate", "spike_train"), key="learn_target",
+                        format_func={"rate": "firing rate per neuron",
+                                     "spike_train": "a teacher's spike train"}.get)
+if target == "rate":
+    rate = mid.slider("target rate (spikes / step)", 0.0, 1.0, 0.1, 0.01, key="learn_rate")
+    teacher = None
+else:
+    rate = 0.1
+    teacher = {"beta": mid.slider("teacher β", 0.0, 1.0, 0.7, 0.01, key="learn_teacher_beta"),
+               "threshold": mid.slider("teacher θ", 0.05, 3.0, 0.8, 0.05, key="learn_teacher_threshold")}
+    st.caption("The teacher is the same network with these β and θ; the loss compares both "
+               "spike trains after smoothing them with a 5-step exponential kernel.")
+epochs = right.number_input("epochs", 1, 500, 60, key="learn_epochs")
+lr = right.number_input("learning rate", 0.0001, 1.0, 0.02, format="%.4f", key="learn_lr")
+
+settings = (cfg, target, rate, tuple(sorted((teacher or {}).items())), int(epochs), float(lr))
+buttons = st.columns([1, 1, 4])
+start = buttons[0].button("Train", type="primary", key="learn_train")
+buttons[1].button("Stop", key="learn_stop",
+                  help="Stops training after the current epoch; the result so far is kept.")
+
+if start:
+    progress = st.progress(0.0, text="Training…")
+    chart = st.empty()
+
+    def on_epoch(epoch, result):
+        st.session_state["learn_result"] = (settings, result)
+        progress.progress((epoch + 1) / epochs,
+                          text=f"Epoch {epoch + 1} of {epochs}: loss {result.losses[-1]:.4g}")
+        if epoch % 5 == 0 or epoch + 1 == epochs:
+            chart.plotly_chart(loss_curve_figure(result.losses), key=f"learn_live_{epoch}")
+        return True
+
+    try:
+        result = train(cfg, target, teacher=teacher, target_rate=rate, epochs=int(epochs),
+                       lr=float(lr), on_epoch=on_epoch)
+        st.session_state["learn_result"] = (settings, result)
+    except ValueError as e:
+        error_panel(e, PAGE.url(cfg), expected=True)
+        st.stop()
+    progress.empty()
+    chart.empty()
+
+saved = st.session_state.get("learn_result")
+if saved is None:
+    st.info("Press **Train** to start.")
+    st.stop()
+saved_settings, result = saved
+if saved_settings != settings:
+    st.info("The settings changed since the last training: press **Train** to train again. "
+            "Below is the last result.")
+if len(result.losses) < saved_settings[4] and not start:
+    st.warning(f"Stopped after {len(result.losses)} of {saved_settings[4]} epochs.")
+
+m = st.columns(3)
+m[0].metric("loss: first epoch", f"{result.losses[0]:.4g}")
+m[1].metric("loss: last epoch", f"{result.losses[-1]:.4g}",
+            delta=f"{result.losses[-1] - result.losses[0]:.3g}", delta_color="inverse")
+m[2].metric("epochs", len(result.losses))
+st.plotly_chart(loss_curve_figure(result.losses), key="learn_loss", width="stretch")
+st.plotly_chart(param_trajectory_figure(result.params), key="learn_params", width="stretch")
+
+trained_cfg = saved_settings[0]
+before = simulate(trained_cfg)
+after = simulate(trained_cfg, state_dict=result.state_dict) if result.state_dict else before
+left, right = st.columns(2)
+left.plotly_chart(raster_figure(before), key="learn_before", width="stretch")
+left.caption(f"Before: {int(before.spk.sum())} spikes")
+right.plotly_chart(raster_figure(after), key="learn_after", width="stretch")
+right.caption(f"After: {int(after.spk.sum())} spikes")
+if saved_settings[1] == "spike_train":
+    st.plotly_chart(raster_figure(simulate(trained_cfg.replace(**dict(saved_settings[3])))),
+                    key="learn_teacher", width="stretch")
+    st.caption("The teacher's spikes (the target).")
+st.markdown(f"Link to this configuration: `{PAGE.url(cfg)}`")

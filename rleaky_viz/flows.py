@@ -1,0 +1,237 @@
+"""Surrogate-gradient flows: where the gradient of a loss goes, step by step.
+
+``gradient_flow(cfg, loss)`` simulates ``cfg`` through ``core.unroll`` with
+autograd on and returns the gradient of ``loss`` with respect to every
+step's membrane (the total derivative dL/dU[t], through every later step),
+the input, and every learnable parameter, plus a split of dL/dU[t] into the
+paths it arrives by:
+
+* ``direct``: the loss looks at U[t] (or at S[t], through the surrogate);
+* ``leak``: through U[t+1] = β·U[t] + ..., the β path;
+* ``recurrent``: through S[t] -> rec(S[t]) -> U[t+1], scaled by the
+  surrogate derivative at U[t];
+* ``reset``: through the reset signal R[t+1] = H(U[t] - θ).  The reference
+  detaches it, so this is zero, unless the what-if ``reset_grad`` is on.
+
+The four add up to dL/dU[t] (up to rounding, which is large in absolute
+terms when gradients explode).  With ``reset_delay=False`` a step's spike is
+decided before that step's reset, so the spike paths of U[t] run through
+the next step's leak term and are counted there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import SimConfig
+from .core import unroll
+from .core.surrogate import surrogate_derivative
+from .simulate import Trace, build_neuron, resolve_device
+from .stimulus import make_input
+
+__all__ = ["LOSSES", "LossError", "FlowResult", "gradient_flow", "loss_function", "gradient_vs_distance",
+           "SWEEPABLE"]
+
+LOSSES = ("spike_count", "membrane_mse", "cross_entropy", "spike_times")
+
+
+class LossError(ValueError):
+    """A loss that cannot be computed for this configuration, with a message for the user."""
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def loss_function(cfg: SimConfig, name: Optional[str] = None) -> LossFn:
+    """The named loss ``loss(spk, mem) -> scalar`` with ``cfg``'s targets.
+
+    * ``spike_count``: mean squared error of each neuron's spike count to ``loss_target``;
+    * ``membrane_mse``: mean squared error of U[t] to the constant ``loss_target``;
+    * ``cross_entropy``: spike counts as logits over the neurons, the right one
+      is neuron ``int(loss_target)``;
+    * ``spike_times``: squared error of S[t] to a train with spikes at ``target_times``.
+    """
+    name = name or cfg.loss
+    target = cfg.loss_target
+    if name == "spike_count":
+        return lambda spk, mem: ((spk.sum(0) - target) ** 2).mean()
+    if name == "membrane_mse":
+        return lambda spk, mem: ((mem - target) ** 2).mean()
+    if name == "cross_entropy":
+        n = cfg.neuron_count
+        label = int(target)
+        if not 0 <= label < n or label != target:
+            raise LossError(f"loss_target must be a neuron index 0..{n - 1} for cross_entropy, "
+                             f"got {target:g}")
+
+        def cross_entropy(spk, mem):
+            logits = spk.sum(0).reshape(spk.shape[1], -1)  # (batch, neurons)
+            labels = torch.full((logits.shape[0],), label, dtype=torch.long, device=logits.device)
+            return F.cross_entropy(logits, labels)
+        return cross_entropy
+    if name == "spike_times":
+        times = cfg.spike_times
+
+        def spike_times(spk, mem):
+            want = torch.zeros_like(spk)
+            if times:
+                want[times] = 1.0
+            return ((spk - want) ** 2).sum(0).mean()
+        return spike_times
+    raise LossError(f"unknown loss {name!r}; allowed: {', '.join(LOSSES)} or a function (spk, mem) -> scalar")
+
+
+@dataclass
+class FlowResult:
+    """Gradients of one run. Tensors are CPU, shape ``(T, batch, *neurons)`` unless said."""
+
+    trace: Trace
+    loss: float
+    dL_dmem: torch.Tensor          # total dL/dU[t]
+    dL_dinput: torch.Tensor        # dL/dx[t]
+    param_grads: dict              # name (as in named_parameters()) -> gradient
+    surrogate_grad: torch.Tensor   # dS/dz along the trajectory
+    paths: dict                    # "direct", "leak", "recurrent", "reset" -> (T, batch, *neurons)
+    reset_grad: bool               # the what-if was on
+
+    def step_norms(self) -> np.ndarray:
+        """||dL/dU[t]|| over neurons and batch, per step: shape (T,)."""
+        return self.dL_dmem.reshape(self.dL_dmem.shape[0], -1).norm(dim=1).numpy()
+
+    def path_totals(self) -> dict:
+        """Sum of |contribution| of each path over the whole run."""
+        return {k: float(v.abs().sum()) for k, v in self.paths.items()}
+
+
+def _grad(value: torch.Tensor, wrt: list) -> list:
+    """autograd.grad for tensors that may not be in the graph at all (their gradient is 0)."""
+    live = [i for i, t in enumerate(wrt) if t.requires_grad]
+    found = torch.autograd.grad(value, [wrt[i] for i in live], allow_unused=True) if live else ()
+    grads = [torch.zeros_like(t) for t in wrt]
+    for i, g in zip(live, found):
+        if g is not None:
+            grads[i] = g
+    return grads
+
+
+def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
+                  upload: Optional[np.ndarray] = None,
+                  state_dict: Optional[Mapping[str, torch.Tensor]] = None,
+                  reset_grad: Optional[bool] = None) -> FlowResult:
+    """Gradients of ``loss`` for the run ``cfg`` describes (see module docstring).
+
+    ``loss`` is a name from :data:`LOSSES` (default ``cfg.loss``) or a
+    function ``loss(spk, mem) -> scalar tensor`` of the whole sequences.
+    ``reset_grad`` (default ``cfg.reset_grad``) is the what-if that lets the
+    gradient through the reset; it is not snnTorch's behaviour.
+    """
+    loss_fn = loss if callable(loss) else loss_function(cfg, loss)
+    what_if = cfg.reset_grad if reset_grad is None else bool(reset_grad)
+    device, notice = resolve_device(cfg.device)
+    neuron = build_neuron(cfg, state_dict).to(device)
+    x = make_input(cfg, upload).to(device).requires_grad_(True)
+    out = unroll(neuron, x, record=True, keep_steps=True, reset_grad=what_if)
+    value = loss_fn(out.spk, out.mem)
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        raise LossError("the loss must return a single-number tensor")
+    names, params = zip(*neuron.named_parameters()) if any(True for _ in neuron.parameters()) else ((), ())
+    steps = out.steps
+    wrt = [x, out.mem, out.spk, *steps["mem"], *steps["leak"], *steps["recurrent"],
+           *steps["reset"], *params]
+    T = x.shape[0]
+    grads = _grad(value, wrt)
+    g_x, g_mem_out, g_spk_out = grads[0], grads[1], grads[2]
+    g_mem = torch.stack(grads[3:3 + T])
+    g_leak = torch.stack(grads[3 + T:3 + 2 * T])
+    g_rec = torch.stack(grads[3 + 2 * T:3 + 3 * T])
+    g_reset = torch.stack(grads[3 + 3 * T:3 + 4 * T])  # all zero unless the what-if is on
+    g_params = dict(zip(names, (g.detach().cpu() for g in grads[3 + 4 * T:])))
+
+    with torch.no_grad():
+        beta = neuron.beta.clamp(0, 1)
+        # how S[t] moves with U[t]: the surrogate derivative, times g (or the
+        # inhibition mask); none when spikes are decided before the reset
+        factor = out.surrogate_grad.clone()
+        if cfg.inhibition:
+            shift = out.mem - neuron.threshold
+            factor *= torch.zeros_like(shift).scatter_(-1, shift.argmax(-1, keepdim=True), 1.0)
+        else:
+            factor *= neuron.graded_spikes_factor
+        if not neuron.reset_delay or neuron.surrogate_disable:
+            factor.zero_()
+        leak = torch.zeros_like(g_mem)
+        leak[:-1] = g_leak[1:] * beta
+        recurrent = torch.zeros_like(g_mem)
+        rec_back = _recurrent_vjp(neuron, out.spk.detach(), g_rec)
+        recurrent[:-1] = rec_back[1:] * factor[:-1]
+        direct = g_mem_out + g_spk_out * factor
+        # R[t+1] = H(U[t] - θ): its adjoint reaches U[t] through the surrogate derivative
+        reset = torch.zeros_like(g_mem)
+        if what_if:
+            dR_dU = surrogate_derivative(neuron._spike_fn(), out.mem.detach() - neuron.threshold)
+            reset[:-1] = g_reset[1:] * dR_dU[:-1]
+    cpu = lambda t: t.detach().to("cpu")  # noqa: E731
+    trace = Trace(config=cfg, input=cpu(x), spk=cpu(out.spk), mem=cpu(out.mem), reset=cpu(out.reset),
+                  recurrent=cpu(out.recurrent), leak=cpu(out.leak), base=cpu(out.base),
+                  surrogate_grad=cpu(out.surrogate_grad), neuron=neuron.to("cpu"),
+                  device=str(device), notices=[notice] if notice else [])
+    return FlowResult(trace=trace, loss=float(value.detach()), dL_dmem=cpu(g_mem),
+                      dL_dinput=cpu(g_x), param_grads=g_params,
+                      surrogate_grad=cpu(out.surrogate_grad),
+                      paths={"direct": cpu(direct), "leak": cpu(leak), "recurrent": cpu(recurrent),
+                             "reset": cpu(reset)},
+                      reset_grad=what_if)
+
+
+def _recurrent_vjp(neuron, spk: torch.Tensor, grad_rec: torch.Tensor) -> torch.Tensor:
+    """dL/dS[t-1] through rec(S[t-1]) at every step at once (rec is affine in S)."""
+    with torch.enable_grad():
+        s = spk.detach().clone().requires_grad_(True)
+        flat = s.reshape(-1, *s.shape[2:])  # (T*batch, *neurons): conv2d wants 4-D
+        rec = neuron._recurrent_fn()(flat)
+        if not rec.requires_grad:
+            return torch.zeros_like(spk)
+        (g,) = torch.autograd.grad(rec, s, grad_rec.reshape(rec.shape), allow_unused=True)
+    return torch.zeros_like(spk) if g is None else g
+
+
+# --- vanishing and exploding gradients ------------------------------------------
+SWEEPABLE = ("beta", "V", "spectral_radius")
+
+
+def gradient_vs_distance(cfg: SimConfig, parameter: str, values) -> dict:
+    """||dL/dU[t]|| against distance in time from the loss, for each value of ``parameter``.
+
+    The loss is the sum of the membranes at the last step, so the gradient
+    starts at the end and every earlier step shows how much of it survives
+    the trip back.  ``parameter`` is ``beta``, ``V`` (one-to-one) or
+    ``spectral_radius`` (the linear recurrence's weights rescaled to it).
+    Returns ``{"distance": (T,), "norms": {value: (T,)}}``, distance 0 at the last step.
+    """
+    if parameter not in SWEEPABLE:
+        raise ValueError(f"parameter must be one of {', '.join(SWEEPABLE)}, got {parameter!r}")
+    values = [float(v) for v in values]
+    if not values or len(values) > 12:
+        raise ValueError("values must hold 1 to 12 numbers")
+    last_step = lambda spk, mem: mem[-1].sum()  # noqa: E731
+    norms = {}
+    for v in values:
+        if parameter == "spectral_radius":
+            state = _rescaled_state(cfg.replace(recurrence="linear"), v)
+            flow = gradient_flow(cfg.replace(recurrence="linear", weight_init="state_dict"),
+                                 last_step, state_dict=state)
+        else:
+            changes = {parameter: v, **({"recurrence": "one_to_one"} if parameter == "V" else {})}
+            flow = gradient_flow(cfg.replace(**changes), last_step)
+        norms[v] = flow.step_norms()[::-1].copy()  # index = distance from the end
+    return {"distance": np.arange(cfg.num_steps), "norms": norms}
+
+
+def _rescaled_state(cfg: SimConfig, radius: float) -> dict:
+    neuron = build_neuron(cfg)
+    w = neuron.recurrent.weight.detach()
+    current = float(torch.linalg.eigvals(w).abs().max())
+    scale = radius / current if current > 0 else 0.0
+    return {"recurrent.weight": w * scale, "recurrent.bias": neuron.recurrent.bias.detach()}
