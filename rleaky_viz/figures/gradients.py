@@ -41,14 +41,16 @@ def gradient_norm_figure(flow) -> go.Figure:
     T = flow.dL_dmem.shape[0]
     steps = np.arange(T)
     fig = go.Figure()
-    for name, tensor, color in (("‖dL/dU[t]‖", flow.dL_dmem, COLORS["membrane"]),
-                                ("‖dL/dx[t]‖", flow.dL_dinput, COLORS["input"])):
+    for name, tensor, color, dash in (("‖dL/dU[t]‖", flow.dL_dmem, COLORS["membrane"], "solid"),
+                                      ("‖dL/dx[t]‖", flow.dL_dinput, COLORS["input"], "dash")):
         norms = d._array(name, tensor).reshape(T, -1).astype(np.float64)
         norms = np.sqrt((norms ** 2).sum(axis=1))
         # log axes cannot show 0: leave a gap there rather than invent a value
         fig.add_trace(go.Scatter(x=steps, y=np.where(norms > 0, norms, np.nan), name=name,
-                                 mode="lines", line=dict(color=color)))
-    apply_layout(fig, title="Gradient norm per step (log scale)", kind="grad-norm",
+                                 mode="lines", line=dict(color=color, dash=dash)))
+    apply_layout(fig, title="Gradient norm per step (log scale)<br><sup>the input enters U[t] with "
+                 "weight 1, so dL/dx[t] follows dL/dU[t] except where a zero reset drops it</sup>",
+                 kind="grad-norm",
                  x_title="time step", y_title="norm")
     fig.update_yaxes(type="log")
     return fig
@@ -101,7 +103,7 @@ def surrogate_trajectory_figure(flow, neuron: int = 0, batch: int = 0) -> go.Fig
     if runs:
         dead = sum(e - s + 1 for s, e in runs)
         title += f"<br><sup>shaded: {len(runs)} dead stretch(es), {dead} steps where no gradient passes the spike</sup>"
-    apply_layout(fig, title=title, kind="surrogate-trajectory", height=480)
+    apply_layout(fig, title=title, kind="surrogate-trajectory", height=480, legend=False)
     fig.update_xaxes(title_text="time step", row=2, col=1)
     fig.update_yaxes(title_text="U", row=1, col=1)
     fig.update_yaxes(title_text="dS/dz", row=2, col=1)
