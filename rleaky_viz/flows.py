@@ -132,22 +132,38 @@ def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
     device, notice = resolve_device(cfg.device)
     neuron = build_neuron(cfg, state_dict).to(device)
     x = make_input(cfg, upload).to(device).requires_grad_(True)
-    out = unroll(neuron, x, record=True, keep_steps=True, reset_grad=what_if)
+    # The fast engine's hand-written BPTT computes dL/dU[t] anyway and hands it
+    # over; the what-if (or a configuration it does not cover) takes the step
+    # loop, keeping each step's tensors so autograd can give the same adjoints.
+    fast = not what_if
+    if fast:
+        try:
+            out = unroll(neuron, x, record=True, engine="fast")
+        except ValueError:
+            fast = False
+    if not fast:
+        out = unroll(neuron, x, record=True, keep_steps=True, reset_grad=what_if)
     value = loss_fn(out.spk, out.mem)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise LossError("the loss must return a single-number tensor")
-    names, params = zip(*neuron.named_parameters()) if any(True for _ in neuron.parameters()) else ((), ())
-    steps = out.steps
-    wrt = [x, out.mem, out.spk, *steps["mem"], *steps["leak"], *steps["recurrent"],
-           *steps["reset"], *params]
-    T = x.shape[0]
+    named = [(n, p) for n, p in neuron.named_parameters()]
+    names, params = [n for n, _ in named], [p for _, p in named]
+    T, P = x.shape[0], len(params)
+    wrt = [x, out.mem, out.spk, *params]
+    if not fast:
+        wrt += [*out.steps["mem"], *out.steps["reset"]]
     grads = _grad(value, wrt)
     g_x, g_mem_out, g_spk_out = grads[0], grads[1], grads[2]
-    g_mem = torch.stack(grads[3:3 + T])
-    g_leak = torch.stack(grads[3 + T:3 + 2 * T])
-    g_rec = torch.stack(grads[3 + 2 * T:3 + 3 * T])
-    g_reset = torch.stack(grads[3 + 3 * T:3 + 4 * T])  # all zero unless the what-if is on
-    g_params = dict(zip(names, (g.detach().cpu() for g in grads[3 + 4 * T:])))
+    g_params = dict(zip(names, (g.detach().cpu() for g in grads[3:3 + P])))
+    if fast:
+        g_mem = out.adjoints.get("dL_dmem", torch.zeros_like(x))
+        g_reset = None
+    else:
+        g_mem = torch.stack(grads[3 + P:3 + P + T])
+        g_reset = torch.stack(grads[3 + P + T:])  # all zero unless the what-if is on
+    # B[t] = leak + x[t] + rec adds x with weight 1: dL/dx[t] is also the
+    # adjoint of the leak and recurrent terms of step t
+    g_leak = g_rec = g_x
 
     with torch.no_grad():
         beta = neuron.beta.clamp(0, 1)

@@ -16,6 +16,7 @@ from typing import Iterable, Optional, Union
 
 import torch
 
+from .engine import fast_path_applies, run_sequence
 from .neuron import RLeaky, StepRule
 
 __all__ = ["unroll", "Rollout", "RECORDABLE"]
@@ -37,9 +38,10 @@ class Rollout:
     named as in :data:`RECORDABLE` (``None`` when not recorded).
     """
 
-    __slots__ = ("spk", "mem", "steps") + RECORDABLE
+    __slots__ = ("spk", "mem", "steps", "adjoints") + RECORDABLE
 
-    def __init__(self, spk, mem, recorded: Optional[dict] = None, steps: Optional[dict] = None):
+    def __init__(self, spk, mem, recorded: Optional[dict] = None, steps: Optional[dict] = None,
+                 adjoints: Optional[dict] = None):
         self.spk = spk  # (T, *input_shape)
         self.mem = mem  # (T, *input_shape)
         recorded = recorded or {}
@@ -47,6 +49,8 @@ class Rollout:
             setattr(self, name, recorded.get(name))
         # with keep_steps: per-step graph tensors {"mem", "spk", "leak", "recurrent", "reset"}: lists of T
         self.steps = steps
+        # fast path: after backward(), {"dL_dmem": (T, *input_shape)} from the hand-written BPTT
+        self.adjoints = adjoints if adjoints is not None else {}
 
     def __iter__(self):
         yield self.spk
@@ -83,7 +87,7 @@ def _initial(state: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
 def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
            mem: Optional[torch.Tensor] = None,
            record: Union[bool, str, Iterable[str]] = False, *,
-           keep_steps: bool = False, reset_grad: bool = False) -> Rollout:
+           keep_steps: bool = False, reset_grad: bool = False, engine: str = "auto") -> Rollout:
     """Run ``neuron`` over ``x`` of shape ``(T, *input_shape)``.
 
     Returns a :class:`Rollout`; ``spk, mem = unroll(neuron, x)`` gives both
@@ -97,7 +101,14 @@ def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
     respect to each step's state (the adjoints the gradient views show).
     ``reset_grad=True`` is a what-if that is *not* snnTorch's behaviour: the
     reset signal keeps its surrogate gradient instead of being detached.
+
+    ``engine``: ``"auto"`` takes the fast whole-sequence path
+    (:mod:`rleaky_viz.core.engine`) where it applies and the step loop
+    elsewhere; ``"step"`` forces the step loop, ``"fast"`` requires the fast
+    path (``ValueError`` if it does not apply).  Both give the same numbers.
     """
+    if engine not in ("auto", "fast", "step"):
+        raise ValueError(f"engine must be 'auto', 'fast' or 'step', got {engine!r}")
     if not isinstance(neuron, RLeaky):
         raise TypeError(f"unroll expects a rleaky_viz.core.RLeaky, got {type(neuron).__name__}")
     if not isinstance(x, torch.Tensor) or x.dim() < 1:
@@ -108,6 +119,13 @@ def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
     rule = StepRule(neuron, reset_grad=reset_grad)
     s = _initial(spk, x[0])
     u = _initial(mem, x[0])
+    if engine != "step" and not keep_steps:
+        if fast_path_applies(neuron, x, rule):
+            spk_seq, mem_seq, recorded, box = run_sequence(neuron, rule, x, s, u, names)
+            return Rollout(spk_seq, mem_seq, recorded, adjoints=box)
+        if engine == "fast":
+            raise ValueError("the fast engine does not apply here (it needs CPU tensors, a named "
+                             "deterministic surrogate and no state quantisation)")
     spikes, membranes = [], []
     if not names and not keep_steps:
         for x_t in x:
