@@ -29,3 +29,8 @@ from .gradients import (dead_stretches, distance_figure, gradient_norm_figure, l
 __all__ += ["gradient_norm_figure", "surrogate_trajectory_figure", "paths_figure",
             "param_grad_figure", "distance_figure", "loss_curve_figure", "param_trajectory_figure",
             "dead_stretches"]
+from .sweeps import (compare_figure, fi_curve_figure, mystery_figure, regime_map_figure,
+                     sweep_map_figure)
+
+__all__ += ["fi_curve_figure", "sweep_map_figure", "regime_map_figure", "compare_figure",
+            "mystery_figure"]

@@ -1,0 +1,155 @@
+"""Sweeps: how firing depends on β, θ, V and the input, over a whole grid of settings at once."""
+import streamlit as st
+
+from rleaky_viz.config import STIMULI
+from rleaky_viz.figures import fi_curve_figure, regime_map_figure, sweep_map_figure
+from rleaky_viz.figures.sweeps import SWEEP_LABELS
+from rleaky_viz.presets import PAGES
+from rleaky_viz.sweeps import (REGIME_RULES, REGIMES, SWEEPABLE, point_config, sweep,
+                               sweep_elements, value_range)
+from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, apply_config, error_panel,
+                           setup_page, sidebar)
+
+PAGE = PAGES["sweeps"]
+# Each axis: the slider's bounds, its starting range and step.
+AXES = {
+    "beta": (0.0, 1.0, (0.5, 1.0), 0.01),
+    "threshold": (0.05, 3.0, (0.25, 2.0), 0.05),
+    "V": (-2.0, 2.0, (-1.0, 1.0), 0.05),
+    "amplitude": (-1.0, 2.0, (0.0, 1.0), 0.01),
+    "offset": (-1.0, 1.0, (0.0, 0.5), 0.01),
+    "graded_spikes_factor": (0.1, 3.0, (0.5, 2.0), 0.1),
+}
+MAX_NEURON_STEPS = 2 * 10**9  # a sweep bigger than this would keep a session busy for minutes
+MAPS = (("regime", "Regime"), ("rate", "Firing rate"), ("isi_cv", "ISI CV"),
+        ("first_spike", "First-spike latency"))
+
+setup_page("Sweeps", "🗺️")
+cfg = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + RUN_FIELDS + ("num_neurons", "grid_size"),
+              choices={"stimulus": tuple(s for s in STIMULI if s != "csv")},
+              title="Sweeps: every other setting")
+
+
+def run_sweep(cfg, grid):
+    """``sweep`` with a progress bar, remembered for this session (a click reruns the page).
+
+    Not ``st.cache_data``: the progress bar is drawn while the sweep runs,
+    and a cached function may not draw into a container made outside it.
+    """
+    key = (cfg, tuple((name, tuple(values)) for name, values in grid.items()))
+    memo = st.session_state.setdefault("_sweeps_memo", {})
+    if key not in memo:
+        if sweep_elements(cfg, grid) > MAX_NEURON_STEPS:
+            raise ValueError("this sweep would compute over 2 billion neuron-steps: lower the "
+                             "resolution, the time steps or the neurons")
+        bar = st.empty()
+        memo[key] = sweep(cfg, grid, progress=lambda f, text: bar.progress(f, text=text))
+        bar.empty()
+        while len(memo) > 6:
+            memo.pop(next(iter(memo)))
+    return memo[key]
+
+
+def axis_controls(column, which: str, default: str, exclude: str | None = None):
+    """A field to sweep along one axis, its range and resolution."""
+    options = [f for f in SWEEPABLE if f != exclude]
+    if st.session_state.get(f"sweeps_{which}") not in (None, *options):
+        del st.session_state[f"sweeps_{which}"]  # it was the other axis's new field
+    name = column.selectbox(f"{which} axis", options, index=options.index(default),
+                            format_func=lambda f: SWEEP_LABELS[f], key=f"sweeps_{which}")
+    lo, hi, start, step = AXES[name]
+    span = column.slider(f"{SWEEP_LABELS[name]} range", lo, hi, start, step,
+                         key=f"sweeps_{which}_range_{name}")
+    return name, span
+
+
+st.title("Sweeps")
+st.markdown("Every point of a grid of settings runs at once, as one batched simulation: each "
+            "grid point is a batch element with its own parameters, and all share the "
+            "sidebar's other settings, weights and random input (the swept fields override the "
+            "sidebar's values). A point's statistics pool its neurons (one neuron by default).")
+
+# ----------------------------------------------------------------------------- f-I curve
+st.subheader("f-I curves: firing rate against input amplitude")
+c = st.columns(4)
+amps = c[0].slider("amplitude range", -1.0, 2.0, (0.0, 1.0), 0.01, key="sweeps_fi_amplitude")
+n_amps = c[1].slider("amplitudes", 5, 64, 40, key="sweeps_fi_points")
+betas = c[2].slider("β range", 0.0, 1.0, (0.5, 0.95), 0.01, key="sweeps_fi_beta")
+n_betas = c[3].slider("curves (β values)", 1, 8, 5, key="sweeps_fi_curves")
+fi_grid = {"beta": value_range(*betas, n_betas), "amplitude": value_range(*amps, n_amps)}
+if cfg.stimulus == "expression":
+    st.warning("The stimulus is an expression: its amplitude does nothing, so these curves are flat.")
+try:
+    fi = run_sweep(cfg, fi_grid)
+except ValueError as e:
+    error_panel(e, PAGE.url(cfg), expected=True)
+    st.stop()
+st.plotly_chart(fi_curve_figure(fi, x="amplitude", by="beta"), key="sweeps_fi", width="stretch")
+if cfg.recurrence == "none" and cfg.stimulus == "constant" and cfg.noise_std == 0:
+    st.caption("With no recurrence and a constant input I, the neuron fires only when "
+               "I + offset > θ·(1 − β) (the minimum firing current): each curve starts there. "
+               "Try recurrence = one_to_one to see the feedback bend the curves.")
+
+# ----------------------------------------------------------------------------- 2-D maps
+st.subheader("Maps over two settings")
+c = st.columns(3)
+x, x_span = axis_controls(c[0], "x", "amplitude")
+y, y_span = axis_controls(c[1], "y", "beta" if x != "beta" else "threshold", exclude=x)
+resolution = c[2].slider("resolution (values per axis)", 4, 64, 32, key="sweeps_resolution")
+grid = {y: value_range(*y_span, resolution), x: value_range(*x_span, resolution)}
+if "V" in grid and cfg.recurrence != "one_to_one":
+    st.info(f"V is the one-to-one recurrent weight: with recurrence = {cfg.recurrence} it does "
+            "nothing, so the maps do not change along it.", icon="ℹ️")
+try:
+    frame = run_sweep(cfg, grid)
+except ValueError as e:
+    error_panel(e, PAGE.url(cfg), expected=True)
+    st.stop()
+st.caption(f"{len(frame):,} grid points × {cfg.num_steps:,} steps in "
+           f"{frame.attrs['seconds']:.2f} s. Click a cell to open its configuration.")
+
+seen = st.session_state.setdefault("_sweeps_seen", {})
+for row_maps in (MAPS[:2], MAPS[2:]):
+    for column, (value, _) in zip(st.columns(2), row_maps):
+        fig = (regime_map_figure(frame, x, y) if value == "regime"
+               else sweep_map_figure(frame, x, y, value))
+        key = f"sweeps_map_{value}"
+        event = column.plotly_chart(fig, key=key, width="stretch", on_select="rerun",
+                                    selection_mode="points")
+        points = [p for p in event.selection.points if p.get("x") is not None]
+        signature = repr([(p["x"], p["y"]) for p in points])
+        if seen.get(key) != signature:  # this chart was clicked since the last run
+            seen[key] = signature
+            if points:
+                st.session_state["_sweeps_cell"] = {x: points[0]["x"], y: points[0]["y"]}
+
+st.download_button("Sweep table CSV", data=frame.to_csv(index=False), file_name="sweep.csv",
+                   mime="text/csv", key="sweeps_csv", on_click="ignore")
+with st.expander("How the regimes are defined"):
+    for name in REGIMES:
+        st.markdown(f"- **{name}**: {REGIME_RULES[name]}")
+    st.caption("Checked in this order: silent, runaway, sparse, regular, irregular. The CV and "
+               "ISI std of a point are averages over its neurons.")
+
+# ----------------------------------------------------------------------------- the clicked cell
+st.subheader("Selected cell")
+cell = st.session_state.get("_sweeps_cell") or {}
+match = None
+if set(cell) == {x, y}:
+    hit = frame[(frame[x] == cell[x]) & (frame[y] == cell[y])]
+    match = hit.iloc[0] if len(hit) else None
+if match is None:
+    st.caption("Click a cell of any map to see its numbers and open it in the explorer.")
+else:
+    cell_cfg = point_config(cfg, match)
+    target = PAGES["conv"] if cell_cfg.recurrence == "conv2d" else PAGES["neuron"]
+    link = target.url(cell_cfg)
+    first = "never" if match["first_spike"] != match["first_spike"] else f"step {int(match['first_spike'])}"
+    st.markdown(f"{SWEEP_LABELS[x]} = **{match[x]:.4g}**, {SWEEP_LABELS[y]} = **{match[y]:.4g}**: "
+                f"**{match['regime']}**, {int(match['spike_count'])} spikes "
+                f"(rate {match['rate']:.3f}), first spike {first}.")
+    where = "conv grid" if target is PAGES["conv"] else "neuron explorer"
+    st.markdown(f"- [Open this cell in the {where}]({link})\n- Link: `{link}`")
+    if st.button(f"Open in the {where}", key="sweeps_open_cell", type="primary"):
+        apply_config(cell_cfg, target)
+        st.switch_page(target.file)

@@ -1,0 +1,187 @@
+"""Compare: two configurations, A and B, side by side and overlaid.
+
+A is the sidebar's configuration.  B is A with a few overrides, set with the
+compact controls in the main area (keys ``compare_b_<field>``) or one of the
+classic contrasts; the overrides live in the URL as ``b_<field>=value``, so
+a link reproduces both.
+"""
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from rleaky_viz.config import STIMULI, SimConfig, field_spec
+from rleaky_viz.core.surrogate import SURROGATES
+from rleaky_viz.figures import compare_figure, neuron_figure, spike_stats
+from rleaky_viz.presets import PAGES
+from rleaky_viz.sweeps import first_divergence
+from rleaky_viz.ui import (NEURON_FIELDS, STIMULUS_FIELDS, current_config, error_panel,
+                           notices_panel, run_simulation, setup_page, sidebar)
+from rleaky_viz.ui.runner import USER_ERRORS
+
+PAGE = PAGES["compare"]
+RECURRENCES = ("one_to_one", "none", "linear")
+# What B may override, in the order of its controls.
+B_FIELDS = ("recurrence", "reset_mechanism", "reset_delay", "surrogate", "beta", "threshold", "V",
+            "amplitude")
+_B_STATE = "_compare_b"  # {field: value}: where B differs from A
+
+
+def _text(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _read_b_from_url() -> None:
+    """On arrival, B's overrides from the ``b_*`` query parameters (before the sidebar rewrites them)."""
+    if st.session_state.get("_compare_b_loaded"):
+        return
+    st.session_state["_compare_b_loaded"] = True
+    overrides, errors = {}, []
+    for name in B_FIELDS:
+        text = st.query_params.get(f"b_{name}")
+        if text is None:
+            continue
+        try:
+            overrides[name] = getattr(SimConfig.from_query({name: text}), name)
+        except ValueError as e:
+            errors.append(f"b_{name}: {e}")
+    st.session_state[_B_STATE] = overrides
+    st.session_state["_compare_b_errors"] = errors
+
+
+def _b_changed(name: str) -> None:
+    value = st.session_state[f"compare_b_{name}"]
+    overrides = st.session_state.setdefault(_B_STATE, {})
+    if value == getattr(current_config(PAGE), name):
+        overrides.pop(name, None)  # back to A's value: no longer an override
+    else:
+        overrides[name] = value
+
+
+def _contrast(name: str, value) -> None:
+    """A classic contrast: B is A with exactly one change."""
+    st.session_state[_B_STATE] = {name: value}
+
+
+def _reset_b() -> None:
+    st.session_state[_B_STATE] = {}
+
+
+setup_page("Compare", "⚖️")
+_read_b_from_url()
+cfg_a = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + ("num_steps", "seed", "device", "num_neurons"),
+                choices={"recurrence": RECURRENCES, "stimulus": tuple(s for s in STIMULI if s != "csv")},
+                title="Configuration A")
+overrides = st.session_state.setdefault(_B_STATE, {})
+for error in st.session_state.pop("_compare_b_errors", []):
+    st.warning(f"Link parameter ignored: {error}")
+
+st.title("Compare A and B")
+st.caption("A is the sidebar. B is A with the changes below; everything else (input, seed, "
+           "weights) is shared, so any difference comes from those changes.")
+
+# ----------------------------------------------------------------------------- contrasts
+st.markdown("**Classic contrasts** (each sets B to A with one change):")
+c = st.columns([1, 1, 1, 1.2, 0.6])
+other_reset = "zero" if cfg_a.reset_mechanism == "subtract" else "subtract"
+c[0].button(f"{cfg_a.reset_mechanism} vs {other_reset} reset", key="compare_contrast_reset",
+            on_click=_contrast, args=("reset_mechanism", other_reset), width="stretch")
+c[1].button(f"reset_delay {'on vs off' if cfg_a.reset_delay else 'off vs on'}",
+            key="compare_contrast_delay", on_click=_contrast,
+            args=("reset_delay", not cfg_a.reset_delay), width="stretch")
+other_rec = "linear" if cfg_a.recurrence == "one_to_one" else "one_to_one"
+c[2].button(f"{cfg_a.recurrence} vs {other_rec}", key="compare_contrast_recurrence",
+            on_click=_contrast, args=("recurrence", other_rec), width="stretch")
+other_sur = "fast_sigmoid" if cfg_a.surrogate != "fast_sigmoid" else "atan"
+c[3].button(f"{cfg_a.surrogate} vs {other_sur} surrogate", key="compare_contrast_surrogate",
+            on_click=_contrast, args=("surrogate", other_sur), width="stretch")
+c[4].button("B = A", key="compare_b_same", on_click=_reset_b, width="stretch")
+
+# ----------------------------------------------------------------------------- B's controls
+with st.container(border=True):
+    st.markdown("**Configuration B**: " + (", ".join(f"{k} = {_text(v)}" for k, v in overrides.items())
+                                          or "the same as A (change something below)"))
+    cols = st.columns(4) + st.columns(4)  # two rows of four
+    for col, name in zip(cols, B_FIELDS):
+        key = f"compare_b_{name}"
+        # B follows A except where overridden; set before the widget is drawn
+        st.session_state[key] = overrides.get(name, getattr(cfg_a, name))
+        label = name.replace("_", " ")
+        if name == "recurrence":
+            col.selectbox(label, RECURRENCES, key=key, on_change=_b_changed, args=(name,))
+        elif name == "reset_mechanism":
+            col.selectbox(label, ("subtract", "zero", "none"), key=key, on_change=_b_changed, args=(name,))
+        elif name == "surrogate":
+            col.selectbox(label, tuple(SURROGATES), key=key, on_change=_b_changed, args=(name,))
+        elif name == "reset_delay":
+            col.checkbox(label, key=key, on_change=_b_changed, args=(name,))
+        else:
+            spec = field_spec(name)
+            col.number_input(label, min_value=spec["lo"], max_value=spec["hi"], step=0.05, key=key,
+                             on_change=_b_changed, args=(name,), format="%.3g")
+
+b_changes = dict(overrides)
+if "surrogate" in b_changes and "surrogate_param" not in b_changes:
+    b_changes["surrogate_param"] = None  # A's parameter belongs to A's surrogate
+try:
+    cfg_b = cfg_a.replace(**b_changes)
+except ValueError as e:
+    st.error(f"B is not a valid configuration ({e}); showing B = A.")
+    cfg_b = cfg_a
+
+# B's overrides go in the URL next to A's fields
+for name, value in overrides.items():
+    st.query_params[f"b_{name}"] = _text(value)
+query = {**cfg_a.to_query(base=PAGE.default_config),
+         **{f"b_{name}": _text(value) for name, value in overrides.items()}}
+link = f"/{PAGE.path}?{urlencode(query)}" if query else f"/{PAGE.path}"
+
+try:
+    trace_a = run_simulation(cfg_a)
+    trace_b = run_simulation(cfg_b)
+except USER_ERRORS as e:
+    error_panel(e, link, expected=True)
+    st.stop()
+except Exception as e:  # anything else: a friendly panel, never a raw traceback
+    error_panel(e, link)
+    st.stop()
+
+neuron = 0
+if cfg_a.neuron_count > 1:
+    neuron = st.number_input("neuron", 0, cfg_a.neuron_count - 1, 0, key="compare_neuron")
+diverge = first_divergence(trace_a.spk, trace_b.spk)
+stats_a = spike_stats(trace_a).iloc[neuron]
+stats_b = spike_stats(trace_b).iloc[neuron]
+
+m = st.columns(4)
+m[0].metric("spikes A", int(stats_a["spike_count"]))
+m[1].metric("spikes B", int(stats_b["spike_count"]),
+            delta=int(stats_b["spike_count"] - stats_a["spike_count"]) or None)
+m[2].metric("first spike divergence", "never" if diverge is None else f"step {diverge}")
+m[3].metric("max |U_A − U_B|", f"{float((trace_a.mem - trace_b.mem).abs().max()):.4g}")
+
+tab_overlay, tab_side = st.tabs(["Overlaid", "Side by side"])
+with tab_overlay:
+    st.plotly_chart(compare_figure(trace_a, trace_b, neuron=neuron, divergence=diverge),
+                    key="compare_overlay", width="stretch")
+with tab_side:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**A**")
+        st.plotly_chart(neuron_figure(trace_a, neuron=neuron), key="compare_a", width="stretch")
+    with right:
+        st.markdown("**B**")
+        st.plotly_chart(neuron_figure(trace_b, neuron=neuron), key="compare_b", width="stretch")
+
+if "surrogate" in overrides and diverge is None:
+    st.info("The surrogate only shapes the backward pass: the forward run (spikes and membranes) "
+            "is identical. The difference shows in the gradients.", icon="ℹ️")
+
+# ----------------------------------------------------------------------------- gradients
+st.subheader("Gradient norms")
+# The place for A vs B gradient norms (another issue): run both through
+# rleaky_viz.flows and overlay the norms per step, as the membranes are above.
+st.caption("Coming next: the gradient norms of A and B per step, where surrogate contrasts differ.")
+
+notices_panel(cfg_a, trace_a)
+st.subheader("Share")
+st.markdown(f"Link to this comparison: `{link}`")
