@@ -131,7 +131,9 @@ def _cells(frame, x, y, selected: Optional[int]) -> go.Scatter:
     lines = [f"{_label(x)} = %{{x:.4g}}", f"{_label(y)} = %{{y:.4g}}"]
     lines += [f"{'regime' if c == 'regime' else _label(c)}: %{{customdata[{i + 1}]}}"
               for i, c in enumerate(cols)]
-    custom = [[int(i)] + [_shown(row[c]) for c in cols] for i, row in frame.iterrows()]
+    # column-wise: iterrows would copy frame.attrs (the sweep's config) for every row
+    columns = [[_shown(v) for v in frame[c].tolist()] for c in cols]
+    custom = [[int(i), *values] for i, *values in zip(frame.index.tolist(), *columns)]
     return go.Scatter(
         x=frame[x].to_numpy(np.float64), y=frame[y].to_numpy(np.float64), mode="markers",
         name="cells", showlegend=False, customdata=custom,
