@@ -28,6 +28,9 @@ st.caption("H is the Heaviside step (strict: U = θ gives no spike). On the way 
            f"`{cfg.surrogate}`; the reset R carries no gradient.")
 
 st.subheader("Presets: one idea each")
+st.page_link("pages/10_Lesson.py", icon="🎓",
+             label="Teaching? The Lesson page walks through them one by one (add ?present=1 "
+                   "to any link for projector-sized type)")
 cols = st.columns(3)
 for i, preset in enumerate(PRESETS.values()):
     with cols[i % 3].container(border=True):

@@ -6,6 +6,8 @@ from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, error_pan
                            notices_panel, run_simulation, setup_page, sidebar)
 from rleaky_viz.presets import PAGES
 from rleaky_viz.ui.runner import USER_ERRORS
+from rleaky_viz.ui.classroom import (advance_time_cursor, freeze_ranges, present_figure, time_cursor,
+                                     upto)
 
 PAGE = PAGES["neuron"]
 setup_page("Neuron explorer", "🔬")
@@ -53,15 +55,23 @@ elif overlay:
                f"firing current θ(1-β) = {overlay['rheobase']:.3g} · time constant "
                f"τ = -1/ln β = {overlay['tau']:.3g} steps")
 fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
-st.plotly_chart(fig, key="explorer_main", width="stretch")
+t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
+shown = upto(trace, t) if t < trace.num_steps - 1 else trace
+main = fig if shown is trace else freeze_ranges(
+    neuron_figure(shown, neuron=neuron, batch=batch, overlay=overlay), fig, trace.num_steps)
+st.plotly_chart(present_figure(main), key="explorer_main", width="stretch")
 
 st.subheader("What each step adds up to")
 st.caption("U[t] = leak (β·U[t-1]) + input + recurrent + reset (what the reset and quantisation "
            "took away). The bars of a step add up to the membrane line.")
-st.plotly_chart(breakdown_figure(trace, neuron=neuron, batch=batch), key="explorer_breakdown",
-                width="stretch")
+breakdown = breakdown_figure(trace, neuron=neuron, batch=batch)
+if shown is not trace:
+    breakdown = freeze_ranges(breakdown_figure(shown, neuron=neuron, batch=batch), breakdown,
+                              trace.num_steps)
+st.plotly_chart(present_figure(breakdown), key="explorer_breakdown", width="stretch")
 
 notices_panel(cfg, trace)
 st.subheader("Share and export")
 st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
 export_panel(trace, fig, "neuron")
+advance_time_cursor(trace.num_steps, key="explorer")  # last: while playing, the next frame

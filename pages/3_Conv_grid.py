@@ -7,6 +7,7 @@ from rleaky_viz.ui import (CONV_FIELDS, NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIEL
                            sidebar)
 from rleaky_viz.presets import PAGES
 from rleaky_viz.ui.runner import USER_ERRORS
+from rleaky_viz.ui.classroom import present_figure
 
 PAGE = PAGES["conv"]
 setup_page("Conv grid", "🔲")
@@ -35,9 +36,9 @@ batch = right.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="conv_b
 
 frames = conv_frames_figure(trace, channel=channel, batch=batch)
 st.caption("Press ▶ to play the spike maps over time, or drag the slider to scrub.")
-st.plotly_chart(frames, key="conv_frames", width="stretch")
-st.plotly_chart(rate_map_figure(trace, channel=channel, batch=batch), key="conv_rate_map",
-                width="stretch")
+st.plotly_chart(present_figure(frames), key="conv_frames", width="stretch")
+st.plotly_chart(present_figure(rate_map_figure(trace, channel=channel, batch=batch)),
+                key="conv_rate_map", width="stretch")
 with st.expander("Recurrent kernel"):
     kernel = trace.neuron.recurrent.weight.detach()[channel, channel].numpy()
     st.dataframe(kernel, width="stretch")

@@ -55,8 +55,13 @@ def update_equations(cfg: SimConfig) -> list[str]:
     return lines
 
 
-def odd_corners(cfg: SimConfig, trace=None) -> list[str]:
-    """Plain-words notes on surprising behaviour the current setting shows."""
+def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None) -> list[str]:
+    """Plain-words notes on surprising behaviour the current setting shows.
+
+    ``spectral_radius`` of the linear recurrence may be passed when known;
+    otherwise it is computed here only for small layers (it costs seconds
+    for a 1,000-neuron matrix).
+    """
     notes = []
     if cfg.beta < 0 or cfg.beta > 1:
         notes.append(f"β = {cfg.beta:g} is outside [0, 1]: the reference clamps it to "
@@ -76,9 +81,11 @@ def odd_corners(cfg: SimConfig, trace=None) -> list[str]:
     if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "none" and cfg.V > 0:
         notes.append("No reset and positive V: each spike pushes the membrane further up, so "
                      "activity only grows (runaway feedback).")
-    if cfg.recurrence == "linear" and trace is not None:
+    radius = spectral_radius
+    if radius is None and cfg.recurrence == "linear" and trace is not None and cfg.num_neurons <= 256:
         w = trace.neuron.recurrent.weight.detach().numpy()
         radius = float(np.max(np.abs(np.linalg.eigvals(w)))) if w.size else 0.0
+    if cfg.recurrence == "linear" and radius is not None:
         if radius > 1:
             notes.append(f"The recurrent matrix has spectral radius {radius:.2f} > 1: activity can "
                          "feed itself and run away.")

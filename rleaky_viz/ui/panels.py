@@ -1,6 +1,8 @@
 """Page furniture shared by every page: set-up, notices, errors, share link, exports."""
 from __future__ import annotations
 
+import logging
+import os
 import traceback
 from typing import Optional
 
@@ -12,17 +14,22 @@ from ..config import SimConfig
 from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_parquet
 from ..explain import odd_corners
 from ..simulate import Trace
+from .classroom import apply_presentation
 
 __all__ = ["setup_page", "notices_panel", "error_panel", "export_panel"]
+
+_LOG = logging.getLogger("rleaky_viz")
 
 
 @st.cache_resource
 def _configure_torch() -> bool:
-    # One intra-op thread per run: many sessions share the cores, and tiny
-    # per-step ops only lose time to thread hand-offs.
+    # One intra-op thread per run (RLEAKY_VIZ_TORCH_THREADS to change): many
+    # sessions share the cores, each run's per-step ops are small, and more
+    # threads per run only add hand-offs and oversubscribe the cores under load
+    # (measured: see the README, "Running it for a class").
     try:
-        torch.set_num_threads(1)
-    except RuntimeError:
+        torch.set_num_threads(max(1, int(os.environ.get("RLEAKY_VIZ_TORCH_THREADS", "1"))))
+    except (RuntimeError, ValueError):
         pass
     return True
 
@@ -30,13 +37,15 @@ def _configure_torch() -> bool:
 def setup_page(title: str, icon: str = "⚡") -> None:
     st.set_page_config(page_title=f"{title} · rleaky-viz", page_icon=icon, layout="wide")
     _configure_torch()
+    apply_presentation()  # ?present=1: projector-sized type
 
 
-def notices_panel(cfg: SimConfig, trace: Optional[Trace] = None) -> None:
+def notices_panel(cfg: SimConfig, trace: Optional[Trace] = None,
+                  spectral_radius: Optional[float] = None) -> None:
     if trace is not None:
         for notice in trace.notices:
             st.info(notice, icon="ℹ️")
-    corners = odd_corners(cfg, trace)
+    corners = odd_corners(cfg, trace, spectral_radius)
     if corners:
         with st.expander(f"Odd corners of the reference in this setting ({len(corners)})",
                          expanded=False):
@@ -53,9 +62,13 @@ def error_panel(error: BaseException, link: str, expected: bool = False) -> None
     if expected:
         st.error(str(error), icon="⚠️")
         return
+    # the traceback goes to the server's log for whoever runs it, never to the page
+    _LOG.error("run failed; reproduce with %s", link, exc_info=error)
     st.error(f"Something went wrong while running this configuration: "
-             f"{type(error).__name__}: {error}", icon="🛑")
-    st.markdown(f"Link that reproduces it: `{link}`")
+             f"{type(error).__name__}: {error}. The rest of the app still works: change a "
+             "setting or open another page.", icon="🛑")
+    st.markdown(f"[Open the configuration that failed]({link}) (the link reproduces it: "
+                f"`{link}`)")
     with st.expander("Details for a bug report"):
         st.code("".join(traceback.format_exception_only(type(error), error)), language="text")
 

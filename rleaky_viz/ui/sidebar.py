@@ -16,6 +16,7 @@ import torch
 from ..config import SURROGATE_PARAM, SimConfig, field_spec
 from ..core.surrogate import SURROGATES
 from ..presets import Page
+from .classroom import classroom, classroom_errors
 
 __all__ = ["sidebar", "apply_config", "current_config", "NEURON_FIELDS", "RUN_FIELDS",
            "STIMULUS_FIELDS", "POPULATION_FIELDS", "CONV_FIELDS", "GRADIENT_FIELDS"]
@@ -205,18 +206,23 @@ def sidebar(page: Page, fields: Iterable[str], *, fixed: Optional[Mapping] = Non
         except ValueError:
             base = SimConfig().replace(**fixed)
     values: dict = {}
+    room = classroom()  # ?lesson_controls=...: draw only the lesson's controls
     with st.sidebar:
         if title:
             st.header(title)
-        for errors in [st.session_state.pop("_url_errors", None)]:
+        for errors in [st.session_state.pop("_url_errors", None), classroom_errors()]:
             if errors:
                 st.warning("Some link parameters were ignored:\n\n" + "\n\n".join(f"- {e}" for e in errors))
+        if room.controls is not None:
+            st.caption("Lesson mode: only the lesson's controls are shown; every other setting "
+                       "is fixed by the link.")
         preview = base
         for group, names in _GROUPS:
-            names = [n for n in names if n in fields and n not in fixed]
+            names = [n for n in names if n in fields and n not in fixed and room.shows(n)]
             if not names:
                 continue
-            with st.expander(group, expanded=group in ("Neuron", "Stimulus", "Gradients")):
+            with st.expander(group, expanded=group in ("Neuron", "Stimulus", "Gradients")
+                             or room.controls is not None):
                 for name in names:
                     if not _visible(name, preview):
                         continue
@@ -234,5 +240,5 @@ def sidebar(page: Page, fields: Iterable[str], *, fixed: Optional[Mapping] = Non
             st.error(f"Not applied: {e}")
             cfg = base
     st.session_state[_cfg_key(page.path)] = cfg
-    st.query_params.from_dict(cfg.to_query(base=page_defaults))
+    st.query_params.from_dict({**cfg.to_query(base=page_defaults), **room.query()})
     return cfg

@@ -1,0 +1,78 @@
+"""Lesson: the presets one at a time, each with what to look for and a question for the class."""
+import streamlit as st
+
+from rleaky_viz.figures import conv_frames_figure, neuron_figure, raster_figure
+from rleaky_viz.presets import PAGES
+from rleaky_viz.ui import apply_config, error_panel, run_simulation, setup_page
+from rleaky_viz.ui.classroom import (LESSON_NOTES, advance_time_cursor, classroom, classroom_errors,
+                                     freeze_ranges, lesson_presets, present_figure, time_cursor, upto)
+from rleaky_viz.ui.runner import USER_ERRORS
+
+setup_page("Lesson", "🎓")
+lessons = lesson_presets()
+names = [p.name for p in lessons]
+if "lesson_step" not in st.session_state:
+    # arrival: the step in the link (?step=tonic), else where this session left the lesson
+    wanted = st.query_params.get("step")
+    st.session_state["lesson_step"] = (names.index(wanted) if wanted in names
+                                       else min(st.session_state.get("_lesson_at", 0), len(names) - 1))
+
+
+def go_to(index: int) -> None:
+    st.session_state["lesson_step"] = min(max(0, index), len(lessons) - 1)
+    for key in ("lesson_t", "_lesson_t_next", "_lesson_steps", "_lesson_playing"):
+        st.session_state.pop(key, None)  # each preset starts with its whole run shown
+
+
+i = st.session_state["_lesson_at"] = st.session_state["lesson_step"]
+nav = st.columns([1, 4, 1], vertical_alignment="bottom")
+nav[0].button("← Previous", key="lesson_prev", on_click=go_to, args=(i - 1,), disabled=i == 0,
+              width="stretch")
+nav[1].selectbox("Step", range(len(lessons)), key="lesson_step", label_visibility="collapsed",
+                 format_func=lambda j: f"{j + 1} of {len(lessons)}: {lessons[j].title}",
+                 on_change=lambda: go_to(st.session_state["lesson_step"]))
+nav[2].button("Next →", key="lesson_next", on_click=go_to, args=(i + 1,),
+              disabled=i == len(lessons) - 1, width="stretch")
+for problem in classroom_errors():
+    st.warning(problem)
+
+preset = lessons[i]
+page = PAGES[preset.page]
+st.query_params.from_dict({"step": preset.name, **classroom().query()})
+st.title(f"{i + 1}. {preset.title}")
+st.markdown(preset.idea)
+look, ask = LESSON_NOTES.get(preset.name, (None, None))
+if look:
+    st.markdown(f"**Look for:** {look}")
+
+try:
+    trace = run_simulation(preset.config)
+except USER_ERRORS as e:
+    error_panel(e, preset.url(), expected=True)
+    st.stop()
+except Exception as e:
+    error_panel(e, preset.url())
+    st.stop()
+
+if preset.page == "conv":
+    fig = conv_frames_figure(trace)
+elif preset.page == "population":
+    fig = raster_figure(trace)
+else:
+    fig = neuron_figure(trace)
+    t = time_cursor(trace.num_steps, key="lesson")
+    if t < trace.num_steps - 1:
+        fig = freeze_ranges(neuron_figure(upto(trace, t)), fig, trace.num_steps)
+st.plotly_chart(present_figure(fig), key="lesson_chart", width="stretch")
+if ask:
+    st.info(f"**Ask the class:** {ask}", icon="❓")
+
+settings = " · ".join(f"`{k} = {v}`" for k, v in preset.changes.items())
+st.caption(f"Settings: {settings}")
+where = page.path.replace("_", " ")
+if st.button(f"Open in the {where} →", key="lesson_open", type="primary"):
+    apply_config(preset.config, page)
+    st.switch_page(preset.page_file)
+st.markdown(f"Link to this preset in the {where}: [{preset.url()}]({preset.url()})")
+if preset.page == "neuron":
+    advance_time_cursor(trace.num_steps, key="lesson")

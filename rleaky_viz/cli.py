@@ -1,0 +1,556 @@
+"""The ``rleaky-viz`` command: start the app, or run and draw headless.
+
+    rleaky-viz                                   start the app (as ``rleaky-viz app``)
+    rleaky-viz app [--port P] [--host H] [--theme light|dark]
+    rleaky-viz simulate [--config F | --preset NAME] [--set FIELD=VALUE ...] --out F.csv|F.parquet
+    rleaky-viz figure   [--config F | --preset NAME] [--set FIELD=VALUE ...] [--kind K] --out F.html
+    rleaky-viz presets
+
+``--set`` values are read exactly as URL query values are
+(:meth:`SimConfig.from_query`), so ``--set reset_delay=false`` is a bool and
+``--set num_steps=500`` an int.  Every mistake the user can make (an unknown
+field, a value out of bounds, a missing file, an unwritable output) ends
+with exit status 2 and one line on stderr that says what is wrong and what
+is allowed; no traceback.
+
+A run that takes longer than half a second shows its progress on stderr:
+the time loop is ``core.unroll`` called on chunks of steps, the spike and
+membrane state carried from one chunk to the next (which gives exactly the
+tensors of one ``unroll`` over the whole sequence, and of ``simulate``).
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Callable, Optional, Sequence, TextIO
+
+__all__ = ["main", "build_parser", "CliError", "config_from_args", "simulate_with_progress",
+           "FIGURE_KINDS", "find_app"]
+
+PROG = "rleaky-viz"
+# Refuse runs whose recordings (nine float32 tensors of (T, batch, neurons)) exceed this,
+# as the app does (its server budget, RLEAKY_VIZ_MEMORY_MB, is also 1024); the table
+# written from them takes about twice as much again.
+DEFAULT_MAX_MB = 1024
+_ROWS_WORTH_A_NOTE = 200_000
+# Progress shows once a run has gone on this long (seconds); RLEAKY_VIZ_PROGRESS_AFTER=0
+# shows it for every run (a CI log, a test).
+_PROGRESS_AFTER_S = 0.5
+_CHUNKS = 50
+
+
+class CliError(Exception):
+    """A mistake of the user's: reported as one line, exit status 2."""
+
+
+# ----------------------------------------------------------------------------- the app
+def find_app() -> Optional[Path]:
+    """``app.py`` of the checkout this package comes from (next to the package folder)."""
+    import rleaky_viz
+
+    candidate = Path(rleaky_viz.__file__).resolve().parent.parent / "app.py"
+    return candidate if candidate.is_file() else None
+
+
+def _cmd_app(args) -> int:
+    app = find_app()
+    if app is None:
+        import rleaky_viz
+
+        root = Path(rleaky_viz.__file__).resolve().parent.parent
+        raise CliError(f"cannot find app.py in {root}: the app runs from a source checkout "
+                       "(git clone, then pip install -e .), not from an installed wheel")
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    if args.host:
+        command += ["--server.address", args.host]
+    if args.theme:
+        command += ["--theme.base", args.theme]
+    print(f"{PROG}: serving {app.name} on http://{args.host or 'localhost'}:{args.port} "
+          "(Ctrl+C stops)", file=sys.stderr)
+    sys.stderr.flush()
+    os.chdir(app.parent)  # from the checkout, so that its .streamlit/config.toml applies
+    if os.name == "posix":
+        # streamlit takes this process's place: Ctrl+C and a service manager's
+        # SIGTERM reach the server itself, and no orphan is left behind
+        os.execv(sys.executable, command)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
+
+
+# ----------------------------------------------------------------------------- configs
+def _field_names() -> list[str]:
+    from .config import SimConfig
+
+    return [f.name for f in fields(SimConfig)]
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, str]:
+    names = _field_names()
+    query: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CliError(f"--set {item!r}: write FIELD=VALUE, e.g. --set beta=0.8")
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CliError(f"--set: unknown field {key!r}; {hint}fields: {', '.join(names)}")
+        query.pop(key, None)  # the last --set of a field wins, and keeps its place in the order
+        query[key] = value
+    return query
+
+
+def config_from_args(args):
+    """The ``SimConfig`` that ``--config``/``--preset`` and ``--set`` describe."""
+    from .config import SimConfig
+    from .presets import PRESETS
+
+    if getattr(args, "config", None):
+        path = Path(args.config)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise CliError(f"--config: cannot read {str(path)!r}: {e.strerror or e}") from None
+        try:
+            base = SimConfig.from_json(text)
+        except ValueError as e:
+            raise CliError(f"--config {path.name}: {e}") from None
+    elif getattr(args, "preset", None):
+        if args.preset not in PRESETS:
+            raise CliError(f"--preset: unknown preset {args.preset!r}; presets: {', '.join(PRESETS)}")
+        base = PRESETS[args.preset].config
+    else:
+        base = SimConfig()
+    query = _parse_sets(args.set or [])
+    try:
+        return SimConfig.from_query(query, base=base)
+    except ValueError as e:
+        raise CliError(f"--set: {e}") from None
+
+
+def _check_out(path: str, suffixes: Sequence[str]) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise CliError(f"--out {path!r}: the file name must end in {' or '.join(suffixes)}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"--out {path!r}: the folder {str(parent)!r} does not exist")
+    return out
+
+
+def _check_budget(cfg, max_mb: float) -> None:
+    need = 9 * 4 * cfg.num_steps * cfg.batch_size * cfg.neuron_count
+    if need > max_mb * 2**20:
+        raise CliError(f"this run would record about {need / 2**20:,.0f} MB "
+                       f"({cfg.num_steps:,} steps x {cfg.batch_size} samples x {cfg.neuron_count:,} "
+                       f"neurons), over --max-mb {max_mb:g}: raise --max-mb or lower num_steps, "
+                       "batch_size or the neurons")
+
+
+def _write(out: Path, data) -> None:
+    try:
+        if isinstance(data, str):
+            out.write_text(data, encoding="utf-8")
+        else:
+            out.write_bytes(data)
+    except OSError as e:
+        raise CliError(f"--out: cannot write {str(out)!r}: {e.strerror or e}") from None
+
+
+# ----------------------------------------------------------------------------- running
+def _progress_after() -> float:
+    try:
+        return max(0.0, float(os.environ.get("RLEAKY_VIZ_PROGRESS_AFTER", _PROGRESS_AFTER_S)))
+    except ValueError:
+        return _PROGRESS_AFTER_S
+
+
+class Progress:
+    """A progress bar on a text stream, shown once the work has gone on for half a second.
+
+    The half second counts from the first report (the end of the first
+    chunk), not from the start: torch's first call in a process warms up
+    for most of a second, and a bar for a run that is then over in a few
+    milliseconds says nothing.  On a terminal the bar is redrawn in place;
+    elsewhere (a log, a pipe) a line is written at every tenth of the work.
+    """
+
+    def __init__(self, label: str, stream: Optional[TextIO] = None, enabled: bool = True,
+                 after_s: Optional[float] = None, clock: Callable[[], float] = time.perf_counter):
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.after_s = _progress_after() if after_s is None else after_s
+        self.clock = clock
+        self.started = clock()
+        self.first: Optional[float] = None
+        self.shown = False
+        self.last_tenth = -1
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        elapsed = now - self.started
+        if self.first is None:
+            self.first = now
+        if not self.shown and now - self.first < self.after_s and done < total:
+            return
+        if not self.shown and done >= total and self.after_s > 0:
+            return  # finished before anything was worth showing
+        self.shown = True
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * 30)
+        text = f"{self.label} [{bar:<30}] {frac:4.0%}  step {done:,}/{total:,}  {elapsed:.1f} s"
+        if self.tty:
+            self.stream.write("\r" + text + ("\n" if done >= total else ""))
+            self.stream.flush()
+        else:
+            tenth = int(frac * 10)
+            if tenth != self.last_tenth or done >= total:
+                self.last_tenth = tenth
+                self.stream.write(text + "\n")
+                self.stream.flush()
+
+
+def simulate_with_progress(cfg, progress: Optional[Callable[[int, int], None]] = None, *,
+                           upload=None, state_dict=None):
+    """``simulate(cfg, upload, state_dict)``, in chunks of steps so that ``progress(done, total)`` can report.
+
+    Gives the same :class:`Trace` as ``simulate``, tensor for tensor:
+    ``unroll`` from a given ``spk``/``mem`` continues exactly where the
+    previous chunk stopped.
+    """
+    import torch
+
+    from .core import RECORDABLE, unroll
+    from .simulate import Trace, build_neuron, resolve_device
+    from .stimulus import make_input
+
+    device, notice = resolve_device(cfg.device)
+    neuron = build_neuron(cfg, state_dict).to(device)
+    x = make_input(cfg, upload)  # (T, batch, *neurons)
+    T = x.shape[0]
+    chunk = max(1, math.ceil(T / _CHUNKS))
+    parts: dict[str, list] = {name: [] for name in ("spk", "mem", *RECORDABLE)}
+    spk = mem = None
+    with torch.no_grad():
+        for t0 in range(0, T, chunk):
+            out = unroll(neuron, x[t0:t0 + chunk].to(device), spk, mem, record=True)
+            spk, mem = out.spk[-1], out.mem[-1]
+            for name in parts:
+                parts[name].append(getattr(out, name).detach().to("cpu"))
+            if progress is not None:
+                progress(min(T, t0 + chunk), T)
+    whole = {name: torch.cat(chunks) for name, chunks in parts.items()}
+    return Trace(config=cfg, input=x, neuron=neuron.to("cpu"), device=str(device),
+                 notices=[notice] if notice else [], **whole)
+
+
+def _read(path: str, option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise CliError(f"{option}: cannot read {path!r}: {e.strerror or e}") from None
+
+
+def _uploads(cfg, args):
+    """The input CSV and state dict a config may need, read and checked as the app does."""
+    from .stimulus import parse_csv
+
+    upload = state = None
+    if cfg.stimulus == "csv":
+        if not args.input_csv:
+            raise CliError("stimulus=csv needs --input-csv FILE (one column, or one per neuron)")
+        try:
+            upload = parse_csv(_read(args.input_csv, "--input-csv"), cfg.neuron_count,
+                               name=Path(args.input_csv).name)
+        except ValueError as e:
+            raise CliError(f"--input-csv: {e}") from None
+    elif args.input_csv:
+        raise CliError("--input-csv is used only with --set stimulus=csv")
+    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
+        if not args.state_dict:
+            raise CliError("weight_init=state_dict needs --state-dict FILE.pt (an snnTorch RLeaky "
+                           "state dict)")
+        import io
+
+        import torch
+
+        try:  # weights_only: a state dict holds tensors; nothing in the file is run
+            state = torch.load(io.BytesIO(_read(args.state_dict, "--state-dict")),
+                               map_location="cpu", weights_only=True)
+        except CliError:
+            raise
+        except Exception as e:
+            raise CliError(f"--state-dict: not a PyTorch state dict that loads with "
+                           f"weights_only=True ({type(e).__name__})") from None
+    elif args.state_dict:
+        raise CliError("--state-dict is used only with --set recurrence=linear weight_init=state_dict")
+    return upload, state
+
+
+def _run(cfg, args):
+    from .stimulus import StimulusError
+
+    _check_budget(cfg, args.max_mb)
+    upload, state = _uploads(cfg, args)
+    shape = " x ".join(str(n) for n in cfg.neuron_shape)
+    label = f"simulating {shape} neuron{'s' if cfg.neuron_count > 1 else ''}"
+    try:
+        trace = simulate_with_progress(cfg, Progress(label, enabled=not args.quiet),
+                                       upload=upload, state_dict=state)
+    except StimulusError as e:  # a bad expression or CSV: name the stimulus it belongs to
+        raise CliError(f"stimulus={cfg.stimulus}: {e}") from None
+    except ValueError as e:  # a state dict of the wrong shape
+        raise CliError(str(e)) from None
+    for notice in trace.notices:
+        print(f"{PROG}: note: {notice}", file=sys.stderr)
+    return trace
+
+
+def _cmd_simulate(args) -> int:
+    from .export import trace_csv, trace_parquet
+
+    out = _check_out(args.out, (".csv", ".parquet"))
+    cfg = config_from_args(args)
+    trace = _run(cfg, args)
+    rows = trace.num_steps * trace.spk[0].numel()
+    if rows >= _ROWS_WORTH_A_NOTE and not args.quiet:  # a second or more of pandas work
+        print(f"{PROG}: writing {out.name} ({rows:,} rows)…", file=sys.stderr, flush=True)
+    data = trace_parquet(trace) if out.suffix.lower() == ".parquet" else trace_csv(trace)
+    _write(out, data)
+    if not args.quiet:
+        print(f"{PROG}: wrote {out} ({rows:,} rows, "
+              f"{int((trace.spk != 0).sum()):,} spikes)", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------- figures
+def _linear_weight(trace):
+    if trace.config.recurrence != "linear":
+        raise ValueError(f"this kind needs recurrence=linear (a weight matrix), "
+                         f"not {trace.config.recurrence!r}")
+    return trace.neuron.recurrent.weight.detach().numpy()
+
+
+def _figure_kinds() -> dict[str, tuple[str, Callable]]:
+    from . import figures as f
+
+    return {
+        "neuron": ("one neuron: input, membrane, spikes, resets, recurrence",
+                   lambda t, a: f.neuron_figure(t, neuron=a.neuron, batch=a.batch,
+                                                overlay=_overlay(t.config))),
+        "breakdown": ("the membrane update of one neuron, term by term",
+                      lambda t, a: f.breakdown_figure(t, neuron=a.neuron, batch=a.batch)),
+        "raster": ("spike raster of every neuron",
+                   lambda t, a: f.raster_figure(t, batch=a.batch)),
+        "rate": ("population rate over time", lambda t, a: f.rate_figure(t, batch=a.batch)),
+        "heatmap": ("membrane of every neuron over time",
+                    lambda t, a: f.heatmap_figure(t, "mem", batch=a.batch)),
+        "traces": ("membranes of the first neurons",
+                   lambda t, a: f.traces_figure(t, list(range(min(3, t.config.neuron_count))),
+                                                batch=a.batch)),
+        "weights": ("the recurrent weight matrix (recurrence=linear)",
+                    lambda t, a: f.weight_figure(_linear_weight(t))),
+        "spectrum": ("eigenvalues of the recurrent weights (recurrence=linear)",
+                     lambda t, a: f.spectrum_figure(_linear_weight(t))),
+        "conv": ("spike maps over time, with play (recurrence=conv2d)",
+                 lambda t, a: f.conv_frames_figure(t, channel=a.channel, batch=a.batch)),
+        "rate_map": ("firing rate of every grid cell (recurrence=conv2d)",
+                     lambda t, a: f.rate_map_figure(t, channel=a.channel, batch=a.batch)),
+    }
+
+
+FIGURE_KINDS = ("auto", "neuron", "breakdown", "raster", "rate", "heatmap", "traces", "weights",
+                "spectrum", "conv", "rate_map")
+
+
+def _overlay(cfg):
+    from .figures import analytic_overlay
+
+    overlay = analytic_overlay(cfg)
+    # as on the explorer page: the overlays hold only without recurrence
+    return overlay if overlay and overlay.get("exact") and cfg.recurrence == "none" else None
+
+
+def _auto_kind(cfg) -> str:
+    if cfg.recurrence == "conv2d":
+        return "conv"
+    return "neuron" if cfg.neuron_count == 1 else "raster"
+
+
+def _cmd_figure(args) -> int:
+    from .export import figure_html
+
+    out = _check_out(args.out, (".html",))
+    cfg = config_from_args(args)
+    kind = _auto_kind(cfg) if args.kind == "auto" else args.kind
+    trace = _run(cfg, args)
+    try:
+        fig = _figure_kinds()[kind][1](trace, args)
+    except ValueError as e:
+        raise CliError(f"--kind {kind}: {e}") from None
+    _write(out, figure_html(fig))
+    if not args.quiet:
+        print(f"{PROG}: wrote {out} ({kind} figure)", file=sys.stderr)
+    return 0
+
+
+def _cmd_presets(args) -> int:
+    from .presets import PRESETS
+
+    rows = [(p.name, p.page, p.title) for p in PRESETS.values()]
+    widths = [max(len(r[i]) for r in rows + [("name", "page", "title")]) for i in range(2)]
+    print(f"{'name':<{widths[0]}}  {'page':<{widths[1]}}  title")
+    for name, page, title in rows:
+        print(f"{name:<{widths[0]}}  {page:<{widths[1]}}  {title}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {port}")
+    return port
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _add_app_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=_port, default=8501, help="port to serve on (default 8501)")
+    p.add_argument("--host", default=None,
+                   help="address to listen on, e.g. 127.0.0.1 or 0.0.0.0 (default: Streamlit's)")
+    p.add_argument("--theme", choices=("light", "dark"), default=None,
+                   help="start in this theme (users can still switch in the app's ⋮ menu)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="FILE",
+                        help="a config JSON (as the app's 'Config JSON' export writes)")
+    source.add_argument("--preset", metavar="NAME",
+                        help="start from a preset (see 'rleaky-viz presets')")
+    p.add_argument("--set", metavar="FIELD=VALUE", nargs="+", action="extend", default=[],
+                   help="change a field, read as in a URL query (e.g. --set beta=0.8 "
+                        "reset_delay=false); repeatable, the last one wins")
+    p.add_argument("--input-csv", metavar="FILE",
+                   help="input current for stimulus=csv (one column, or one per neuron)")
+    p.add_argument("--state-dict", metavar="FILE",
+                   help="snnTorch RLeaky state dict (.pt) for weight_init=state_dict; "
+                        "loaded with weights_only=True")
+    p.add_argument("--max-mb", type=_positive, default=DEFAULT_MAX_MB,
+                   help=f"refuse runs whose recordings need more memory (default {DEFAULT_MAX_MB} MB)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A laboratory for snnTorch's recurrent LIF neuron (RLeaky). With no command, "
+                    "starts the app.",
+        epilog="Without --config or --preset a run starts from SimConfig's defaults. "
+               "'rleaky-viz COMMAND --help' tells more.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    app = commands.add_parser("app", help="start the app in the browser (the default)",
+                              description="Start the Streamlit app (python -m streamlit run app.py).")
+    _add_app_options(app)
+
+    sim = commands.add_parser(
+        "simulate", help="run a configuration headless and save the traces",
+        description="Run a configuration headless and save the traces: one row per "
+                    "(t, batch, neuron) with input, mem, spk, reset, recurrent, leak, base, "
+                    "surrogate_grad.")
+    _add_run_options(sim)
+    sim.add_argument("--out", required=True, metavar="FILE", help="traces.csv or traces.parquet")
+
+    fig = commands.add_parser("figure", help="run a configuration and save a figure as HTML",
+                              description="Run a configuration and save one figure as a "
+                                          "standalone HTML file (plotly.js inlined, works offline).")
+    _add_run_options(fig)
+    fig.add_argument("--kind", choices=FIGURE_KINDS, default="auto",
+                     help="auto: neuron for one neuron, raster for many, conv for a grid; "
+                          "weights and spectrum need recurrence=linear; conv and rate_map "
+                          "need recurrence=conv2d")
+    fig.add_argument("--neuron", type=_index, default=0, help="neuron index (neuron, breakdown)")
+    fig.add_argument("--batch", type=_index, default=0, help="batch sample")
+    fig.add_argument("--channel", type=_index, default=0, help="channel (conv, rate_map)")
+    fig.add_argument("--out", required=True, metavar="FILE", help="fig.html")
+
+    commands.add_parser("presets", help="list the presets (name, page, title)",
+                        description="List the presets: name (for --preset), page, title.")
+    return parser
+
+
+_COMMANDS = {"app": _cmd_app, "simulate": _cmd_simulate, "figure": _cmd_figure,
+             "presets": _cmd_presets}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse's own errors: usage, one line, exit 2
+    if args.command is None:  # bare `rleaky-viz`: the app, with its defaults
+        args = parser.parse_args(["app"])
+    prog = f"{PROG} {args.command}"
+    try:
+        return _COMMANDS[args.command](args)
+    except CliError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # a stimulus the config describes but that cannot be made, etc.
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `rleaky-viz presets | head`: the reader has gone, nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as e:
+        if os.environ.get("RLEAKY_VIZ_DEBUG"):
+            raise
+        print(f"{prog}: error: {type(e).__name__}: {e} (set RLEAKY_VIZ_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
