@@ -7,7 +7,8 @@ from rleaky_viz.ui import (NEURON_FIELDS, POPULATION_FIELDS, RUN_FIELDS, STIMULU
                            error_panel, export_panel, notices_panel, run_simulation, setup_page,
                            sidebar)
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui.runner import USER_ERRORS
+from rleaky_viz.ui.runner import USER_ERRORS, recurrent_eigenvalues
+from rleaky_viz.ui.classroom import present_figure
 
 PAGE = PAGES["population"]
 setup_page("Population", "🧠")
@@ -39,24 +40,29 @@ if cfg.batch_size > 1:
     batch = st.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="population_batch")
 
 raster = raster_figure(trace, batch=batch)
-st.plotly_chart(raster, key="population_raster", width="stretch")
-st.plotly_chart(rate_figure(trace, batch=batch), key="population_rate", width="stretch")
-st.plotly_chart(heatmap_figure(trace, "mem", batch=batch), key="population_heatmap",
+st.plotly_chart(present_figure(raster), key="population_raster", width="stretch")
+st.plotly_chart(present_figure(rate_figure(trace, batch=batch)), key="population_rate",
                 width="stretch")
+st.plotly_chart(present_figure(heatmap_figure(trace, "mem", batch=batch)),
+                key="population_heatmap", width="stretch")
 
 if cfg.recurrence == "linear":
     weight = trace.neuron.recurrent.weight.detach().numpy()
     left, right = st.columns(2)
-    left.plotly_chart(weight_figure(weight), key="population_weights", width="stretch")
-    right.plotly_chart(spectrum_figure(weight), key="population_spectrum", width="stretch")
+    left.plotly_chart(present_figure(weight_figure(weight)), key="population_weights",
+                      width="stretch")
+    eigenvalues = recurrent_eigenvalues(cfg, pt)
+    right.plotly_chart(present_figure(spectrum_figure(weight, eigenvalues)),
+                       key="population_spectrum", width="stretch")
 
 chosen = st.multiselect("Neurons to plot", list(range(cfg.neuron_count)),
                         default=list(range(min(3, cfg.neuron_count))), key="population_neurons")
 if chosen:
-    st.plotly_chart(traces_figure(trace, chosen, batch=batch), key="population_traces",
-                    width="stretch")
+    st.plotly_chart(present_figure(traces_figure(trace, chosen, batch=batch)),
+                    key="population_traces", width="stretch")
 
-notices_panel(cfg, trace)
+radius = float(abs(eigenvalues).max()) if cfg.recurrence == "linear" else None
+notices_panel(cfg, trace, spectral_radius=radius)
 st.subheader("Share and export")
 st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
 export_panel(trace, raster, "population")

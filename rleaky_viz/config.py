@@ -263,7 +263,11 @@ def _check(f, value):
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
             value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int too large for a float
+                raise ValueError(f"{name} must be between {meta.get('lo')} and {meta.get('hi')}, "
+                                 f"got a number too large to represent") from None
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be finite, got {value!r}")
         lo, hi = meta.get("lo"), meta.get("hi")
@@ -279,7 +283,7 @@ def _check(f, value):
         raise ValueError(f"{name} must be at most 200 characters, got {len(value)}")
     if meta.get("kind") == "times":
         parts = [p.strip() for p in value.split(",") if p.strip()]
-        if len(value) > 400 or len(parts) > 100 or not all(p.isdigit() for p in parts):
+        if len(value) > 400 or len(parts) > 100 or not all(p.isascii() and p.isdigit() for p in parts):
             raise ValueError(f"{name} must be up to 100 comma-separated step numbers, got {value[:40]!r}")
         value = ",".join(str(int(p)) for p in parts)
     return value

@@ -7,27 +7,56 @@ back to where it was costs nothing.
 from __future__ import annotations
 
 import io
+import logging
+import time
 import os
 from typing import Optional
 
+import numpy as np
 import streamlit as st
 import torch
 
 from ..config import SimConfig
 from ..flows import FlowResult, LossError, gradient_flow, gradient_vs_distance
-from ..simulate import StateDictError, Trace, simulate
+from ..simulate import StateDictError, Trace, build_neuron, simulate
 from ..stimulus import StimulusError, parse_csv
 
 __all__ = ["run_simulation", "run_gradient_flow", "run_gradient_distance", "estimate_bytes", "load_state_dict_bytes", "MemoryBudgetError",
-           "MEMORY_BUDGET_BYTES"]
+           "MEMORY_BUDGET_BYTES", "PlantedFault", "FAULT_ENV"]
 
 # Refuse runs whose recorded tensors would exceed this (bytes); set RLEAKY_VIZ_MEMORY_MB to change.
+_log = logging.getLogger("rleaky_viz.runs")
+if os.environ.get("RLEAKY_VIZ_LOG_RUNS") and not _log.handlers:  # set by the benchmarks
+    _log.addHandler(logging.StreamHandler())
+    _log.setLevel(logging.INFO)
 MEMORY_BUDGET_BYTES = int(float(os.environ.get("RLEAKY_VIZ_MEMORY_MB", "1024")) * 2**20)
 MAX_STATE_DICT_BYTES = 20 * 2**20
 
 
 class MemoryBudgetError(ValueError):
     """A configuration that would need more memory than the server allows."""
+
+
+# Fault injection for tests: RLEAKY_VIZ_FAULT=1 makes every run raise
+# PlantedFault; RLEAKY_VIZ_FAULT=<field>=<value> (e.g. seed=424242) only the
+# runs whose config has that value, as written in a URL, so the rest of the app
+# keeps working.  Read at each run, outside the cache, so a test can set it late.
+FAULT_ENV = "RLEAKY_VIZ_FAULT"
+
+
+class PlantedFault(RuntimeError):
+    """The failure asked for by ``RLEAKY_VIZ_FAULT`` (never raised unless it is set)."""
+
+
+def _planted_fault(cfg: SimConfig) -> None:
+    spec = os.environ.get(FAULT_ENV, "").strip()
+    if spec in ("", "0"):
+        return
+    if spec not in ("1", "all"):
+        name, _, text = spec.partition("=")
+        if cfg.to_query(only_changed=False).get(name.strip()) != text.strip():
+            return
+    raise PlantedFault(f"a fault planted for testing ({FAULT_ENV}={spec})")
 
 
 def estimate_bytes(cfg: SimConfig) -> int:
@@ -58,10 +87,18 @@ def _uploads(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[byte
     return upload, state
 
 
-@st.cache_data(max_entries=24, show_spinner="Simulating…")
+# A resource cache, not a data cache: a data cache pickles the trace on the
+# way in and copies it on every read, which for a 1,000 x 10,000 run is
+# hundreds of megabytes each way. Pages only read traces, never change them.
+@st.cache_resource(max_entries=12, show_spinner="Simulating…")
 def _cached_run(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]) -> Trace:
     upload, state = _uploads(cfg, csv_bytes, pt_bytes)
-    return simulate(cfg, upload=upload, state_dict=state)
+    start = time.perf_counter()
+    trace = simulate(cfg, upload=upload, state_dict=state)
+    # benchmarks/bench_raster.py reads this line to know when the run ended
+    _log.info("run finished at %.3f after %.3f s (%d neurons x %d steps)", time.time(),
+              time.perf_counter() - start, cfg.neuron_count, cfg.num_steps)
+    return trace
 
 
 @st.cache_data(max_entries=12, show_spinner="Computing gradients…")
@@ -90,6 +127,7 @@ def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                    pt_bytes: Optional[bytes] = None) -> Trace:
     """Simulate ``cfg`` (cached). Raises StimulusError, StateDictError or MemoryBudgetError."""
     _check_budget(cfg)
+    _planted_fault(cfg)
     return _cached_run(cfg, csv_bytes, pt_bytes)
 
 
@@ -97,7 +135,27 @@ def run_gradient_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                       pt_bytes: Optional[bytes] = None) -> FlowResult:
     """``flows.gradient_flow`` for ``cfg`` with its own loss settings (cached)."""
     _check_budget(cfg, factor=3.0)  # the autograd graph keeps every step's tensors
+    _planted_fault(cfg)
     return _cached_flow(cfg, csv_bytes, pt_bytes)
 
 
 USER_ERRORS = (StimulusError, StateDictError, MemoryBudgetError, LossError)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing eigenvalues…")
+def _cached_eigenvalues(weights_cfg: SimConfig, pt_bytes: Optional[bytes]):
+    state = load_state_dict_bytes(pt_bytes) if pt_bytes else None
+    weight = build_neuron(weights_cfg, state).recurrent.weight.detach().double().numpy()
+    return np.linalg.eigvals(weight)
+
+
+def recurrent_eigenvalues(cfg: SimConfig, pt_bytes: Optional[bytes] = None):
+    """Eigenvalues of the linear recurrence's weights, cached on what decides the weights.
+
+    Only the fields that shape the weight matrix are in the key, so moving
+    β or the input does not recompute a 1,000 × 1,000 eigen-decomposition.
+    """
+    key = SimConfig(recurrence="linear", num_neurons=cfg.num_neurons, weight_init=cfg.weight_init,
+                    weight_gain=cfg.weight_gain, weight_sparsity=cfg.weight_sparsity,
+                    excitatory_fraction=cfg.excitatory_fraction, seed=cfg.seed)
+    return _cached_eigenvalues(key, pt_bytes if cfg.weight_init == "state_dict" else None)
