@@ -171,3 +171,14 @@ def test_device_fallback_notice():
     at = app("pages/1_Neuron_explorer.py", {"device": "cuda"})
     assert not at.exception
     assert any("CUDA was asked for" in i.value for i in at.info)
+
+
+def test_population_spectrum_is_of_the_shown_weights():
+    from rleaky_viz.simulate import build_neuron
+    at = app("pages/2_Population.py", {"num_neurons": "40", "weight_init": "ei", "seed": "5"})
+    assert not at.exception
+    spectrum = [f for f in figures(at) if "spectral radius" in json.dumps(f["layout"].get("title", ""))][0]
+    shown = spectrum["layout"]["meta"]["spectral_radius"]
+    cfg = PAGES["population"].default_config.replace(num_neurons=40, weight_init="ei", seed=5)
+    w = build_neuron(cfg).recurrent.weight.detach().double().numpy()
+    assert shown == pytest.approx(float(np.abs(np.linalg.eigvals(w)).max()), rel=1e-9)

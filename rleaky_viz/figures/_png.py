@@ -3,7 +3,7 @@
 A spike raster is a binary picture; as a 1-bit palette PNG it costs an
 eighth of a byte per pixel before compression, against several bytes per
 cell for a float heatmap in the figure JSON.  Format: PNG specification
-(ISO/IEC 15948), chunks IHDR, PLTE, IDAT, IEND; every row uses filter 0.
+(ISO/IEC 15948), chunks IHDR, PLTE, optional tRNS, IDAT, IEND; every row uses filter 0.
 """
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
-def png_1bit(mask: np.ndarray, off_rgb=(255, 255, 255), on_rgb=(0, 0, 0)) -> bytes:
+def png_1bit(mask: np.ndarray, off_rgb=(255, 255, 255), on_rgb=(0, 0, 0),
+             transparent_off: bool = False) -> bytes:
     """A 1-bit palette PNG of a 2-D boolean ``mask``: index 1 (``on_rgb``) where True.
 
-    Row 0 of ``mask`` is the top row of the image.
+    Row 0 of ``mask`` is the top row of the image.  ``transparent_off`` makes
+    the background see-through (a tRNS chunk), so the page's light or dark
+    theme shows between the spikes.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2 or mask.shape[0] < 1 or mask.shape[1] < 1:
@@ -36,7 +39,8 @@ def png_1bit(mask: np.ndarray, off_rgb=(255, 255, 255), on_rgb=(0, 0, 0)) -> byt
     raw = np.concatenate([np.zeros((height, 1), dtype=np.uint8), rows], axis=1)  # filter 0
     header = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)  # 1 bit, palette colour
     palette = bytes(off_rgb) + bytes(on_rgb)
-    return (_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"PLTE", palette)
+    alpha = _chunk(b"tRNS", bytes([0, 255])) if transparent_off else b""
+    return (_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"PLTE", palette) + alpha
             + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b""))
 
 

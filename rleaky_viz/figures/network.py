@@ -16,22 +16,36 @@ def spectral_radius(weight) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(w))))
 
 
-def weight_figure(weight) -> go.Figure:
+def weight_figure(weight, max_side: int = 250) -> go.Figure:
     """Heatmap of a square recurrent weight matrix, row = receiving neuron, column = sending.
 
     ``rec(S)[i] = Σ_j W[i, j]·S[j]`` (``nn.Linear``), so row ``i`` lists
     what neuron ``i`` receives.  The diverging scale is centred at zero:
-    excitation red, inhibition blue.
+    excitation red, inhibition blue.  Beyond ``max_side`` neurons, blocks of
+    ``k × k`` weights are averaged into one cell (the title says so), which
+    keeps a 1,000-neuron matrix to a few hundred kilobytes.
     """
     w = d.as_matrix(weight)
     n = w.shape[0]
+    max_side = d.check_int("max_side", max_side, 1)
     bound = float(np.max(np.abs(w))) or 1.0
+    k = -(-n // max_side)
+    z = w
+    if k > 1:
+        pad = (-n) % k
+        padded = np.pad(w.astype(np.float64), ((0, pad), (0, pad)), constant_values=np.nan)
+        z = np.nanmean(padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k), axis=(1, 3))
     fig = go.Figure(go.Heatmap(
-        z=w.astype(np.float32), x0=0, dx=1, y0=0, dy=1, colorscale=DIVERGING_SCALE,
+        z=z.astype(np.float32), x0=(k - 1) / 2, dx=k, y0=(k - 1) / 2, dy=k,
+        colorscale=DIVERGING_SCALE,
         zmid=0.0, zmin=-bound, zmax=bound, name="weight",
         colorbar=dict(title=dict(text="W[i, j]")),
         hovertemplate="to neuron %{y} from neuron %{x}<br>W = %{z:.4g}<extra></extra>"))
-    apply_layout(fig, title=f"Recurrent weights ({n} × {n}): row receives, column sends",
+    title = f"Recurrent weights ({n} × {n}): row receives, column sends"
+    if k > 1:
+        title += f"<br><sup>each cell averages a {k} × {k} block of weights</sup>"
+    fig.update_layout(meta={"merged": k})
+    apply_layout(fig, title=title,
                  kind="weights", x_title="sending neuron j", y_title="receiving neuron i",
                  legend=False, height=520)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
@@ -44,13 +58,20 @@ def _circle(radius: float, points: int = 361) -> tuple[np.ndarray, np.ndarray]:
     return radius * np.cos(a), radius * np.sin(a)
 
 
-def spectrum_figure(weight) -> go.Figure:
+def spectrum_figure(weight, eigenvalues=None) -> go.Figure:
     """Eigenvalues of ``weight`` in the complex plane, with the unit circle and the spectral radius.
 
+    ``eigenvalues`` may be given when already known (they take seconds for a
+    1,000-neuron matrix, so pages cache them).
     Trace names: "eigenvalues", "unit circle", "spectral radius".
     """
     w = d.as_matrix(weight)
-    eig = np.linalg.eigvals(w)
+    if eigenvalues is None:
+        eig = np.linalg.eigvals(w)
+    else:
+        eig = np.asarray(eigenvalues)
+        if eig.shape != (w.shape[0],):
+            raise ValueError(f"eigenvalues must have {w.shape[0]} values, got shape {eig.shape}")
     rho = float(np.max(np.abs(eig)))
     fig = go.Figure()
     ux, uy = _circle(1.0)

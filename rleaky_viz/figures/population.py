@@ -49,7 +49,8 @@ def raster_figure(trace, batch: int = 0, max_pixels: int = 2_000_000) -> go.Figu
     T, _, shape = d.check_trace(trace, "spk")
     n, cols = mask.shape
     total = int(np.count_nonzero(d.series(trace, "spk", batch)))
-    uri = png_data_uri(png_1bit(mask, off_rgb=RASTER_BACKGROUND_RGB, on_rgb=RASTER_SPIKE_RGB))
+    uri = png_data_uri(png_1bit(mask, off_rgb=RASTER_BACKGROUND_RGB, on_rgb=RASTER_SPIKE_RGB,
+                                 transparent_off=True))
     step_hover = "step %{x}" if k == 1 else f"steps around %{{x}} ({k} merged)"
     fig = go.Figure(go.Image(source=uri, x0=(k - 1) / 2.0, dx=k, y0=0, dy=1, name="spikes",
                              hovertemplate=f"{step_hover}<br>neuron %{{y}}<extra></extra>"))
@@ -113,7 +114,7 @@ def rate_figure(trace, window: int = 10, batch: int = 0) -> go.Figure:
 
 
 def heatmap_figure(trace, quantity: str = "mem", batch: int = 0,
-                   max_cells: int = 500_000) -> go.Figure:
+                   max_cells: int = 150_000) -> go.Figure:
     """Neurons × time heatmap of a recorded ``quantity`` (``mem``, ``input``, ``surrogate_grad``...).
 
     Beyond ``max_cells`` cells, ``k`` consecutive steps are averaged into one

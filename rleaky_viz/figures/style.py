@@ -44,15 +44,18 @@ COLORS = {
 }
 
 # Colour cycle for several traces of the same kind (neurons side by side);
-# yellow is left out, it is unreadable on a white background.
+# yellow is left out (unreadable on white) and so is black (unreadable on the
+# dark theme).
 SEQUENCE = [OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "vermillion",
-                                   "reddish_purple", "sky_blue", "black")]
+                                   "reddish_purple", "sky_blue")]
 
 SEQUENTIAL_SCALE = "Viridis"   # perceptually uniform, colour-blind safe
 DIVERGING_SCALE = "RdBu_r"     # blue negative, red positive; centre it with zmid=0
 
 # The spike raster is a 1-bit PNG: these are its two palette entries.
-RASTER_SPIKE_RGB = (0, 0, 0)
+# Okabe-Ito blue on a transparent background: readable on the light and the
+# dark theme alike (black spikes would vanish on dark).
+RASTER_SPIKE_RGB = (0, 114, 178)
 RASTER_BACKGROUND_RGB = (255, 255, 255)
 
 _MARGIN = dict(l=70, r=30, t=70, b=55)

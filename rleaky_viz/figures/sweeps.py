@@ -57,7 +57,7 @@ REGIME_COLORS = {
 
 # The two configurations of a comparison.
 _A_COLOR, _B_COLOR = OKABE_ITO["blue"], OKABE_ITO["orange"]
-_TARGET_COLOR, _GUESS_COLOR = OKABE_ITO["black"], OKABE_ITO["blue"]
+_TARGET_COLOR, _GUESS_COLOR = OKABE_ITO["orange"], OKABE_ITO["blue"]
 
 
 def _label(name: str) -> str:
@@ -137,7 +137,7 @@ def _cells(frame, x, y, selected: Optional[int]) -> go.Scatter:
     return go.Scatter(
         x=frame[x].to_numpy(np.float64), y=frame[y].to_numpy(np.float64), mode="markers",
         name="cells", showlegend=False, customdata=custom,
-        marker=dict(symbol="square-open", size=14, color=OKABE_ITO["black"], opacity=0.0,
+        marker=dict(symbol="square-open", size=14, color=OKABE_ITO["vermillion"], opacity=0.0,
                     line=dict(width=2)),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=0.0)),
         selectedpoints=None if selected is None else [int(selected)],
@@ -344,7 +344,7 @@ def mystery_figure(target, guess, neuron: int = 0, batch: int = 0) -> go.Figure:
                                                              line=dict(width=2, color=color)),
                                  hovertemplate=f"step %{{x}}<extra>{who} spike</extra>"),
                       row=3, col=1)
-    apply_layout(fig, title="Target (black) and your neuron (blue)", kind="mystery", height=600)
+    apply_layout(fig, title="Target (orange) and your neuron (blue)", kind="mystery", height=600)
     fig.update_layout(hovermode="closest")
     fig.update_xaxes(range=[-0.5, T - 0.5])
     fig.update_xaxes(title_text="time step", row=3, col=1)
