@@ -59,6 +59,9 @@ if start:
     except ValueError as e:
         error_panel(e, PAGE.url(cfg), expected=True)
         st.stop()
+    except Exception as e:  # anything else: the friendly panel with a link, never a traceback
+        error_panel(e, PAGE.url(cfg))
+        st.stop()
     progress.empty()
     chart.empty()
 

@@ -84,6 +84,9 @@ try:
 except ValueError as e:
     error_panel(e, PAGE.url(cfg), expected=True)
     st.stop()
+except Exception as e:  # anything else: the friendly panel with a link, never a traceback
+    error_panel(e, PAGE.url(cfg))
+    st.stop()
 st.plotly_chart(fi_curve_figure(fi, x="amplitude", by="beta"), key="sweeps_fi", width="stretch")
 if cfg.recurrence == "none" and cfg.stimulus == "constant" and cfg.noise_std == 0:
     st.caption("With no recurrence and a constant input I, the neuron fires only when "
@@ -104,6 +107,9 @@ try:
     frame = run_sweep(cfg, grid)
 except ValueError as e:
     error_panel(e, PAGE.url(cfg), expected=True)
+    st.stop()
+except Exception as e:  # anything else: the friendly panel with a link, never a traceback
+    error_panel(e, PAGE.url(cfg))
     st.stop()
 st.caption(f"{len(frame):,} grid points × {cfg.num_steps:,} steps in "
            f"{frame.attrs['seconds']:.2f} s. Click a cell to open its configuration.")

@@ -136,8 +136,9 @@ def evaluate_expression(text: str, num_steps: int, num_neurons: int = 1) -> np.n
         value = np.broadcast_to(np.asarray(value, dtype=float), (num_steps, num_neurons))
     except (TypeError, ValueError):
         raise StimulusError("expression must give a number for each step") from None
-    if not np.isfinite(value).all():
-        bad = int(np.argwhere(~np.isfinite(value))[0, 0])
+    finite = np.isfinite(value)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise StimulusError(f"expression is not finite at t = {bad} (division by zero, log of a "
                             "negative number or an overflow?)")
     return np.ascontiguousarray(value)

@@ -128,3 +128,22 @@ def test_an_unexpected_exception_in_the_simulation_itself_is_contained(monkeypat
     monkeypatch.undo()
     at.run()
     assert not at.exception and not at.error and at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("file, module, name", [
+    ("pages/7_Sweeps.py", "rleaky_viz.sweeps", "sweep"),
+    ("pages/6_Learn.py", "rleaky_viz.learn", "train"),
+])
+def test_sweep_and_training_failures_get_the_friendly_panel(monkeypatch, file, module, name):
+    import importlib
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(importlib.import_module(module), name, broken)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / file), default_timeout=60)
+    at.run()
+    if file.endswith("6_Learn.py"):
+        at.button(key="learn_train").click().run()
+    assert not at.exception
+    assert any("planted failure" in e.value and "still works" in e.value for e in at.error)
