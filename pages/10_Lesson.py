@@ -3,10 +3,9 @@ import streamlit as st
 
 from rleaky_viz.figures import conv_frames_figure, neuron_figure, raster_figure
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui import apply_config, error_panel, run_simulation, setup_page
+from rleaky_viz.ui import (apply_config, run_or_stop, run_simulation, setup_page)
 from rleaky_viz.ui.classroom import (LESSON_NOTES, advance_time_cursor, classroom, classroom_errors,
                                      freeze_ranges, lesson_presets, present_figure, time_cursor, upto)
-from rleaky_viz.ui.runner import USER_ERRORS
 
 setup_page("Lesson", "🎓")
 lessons = lesson_presets()
@@ -45,14 +44,7 @@ look, ask = LESSON_NOTES.get(preset.name, (None, None))
 if look:
     st.markdown(f"**Look for:** {look}")
 
-try:
-    trace = run_simulation(preset.config)
-except USER_ERRORS as e:
-    error_panel(e, preset.url(), expected=True)
-    st.stop()
-except Exception as e:
-    error_panel(e, preset.url())
-    st.stop()
+trace = run_or_stop(lambda: run_simulation(preset.config), preset.url())
 
 if preset.page == "conv":
     fig = conv_frames_figure(trace)

@@ -2,10 +2,9 @@
 import streamlit as st
 
 from rleaky_viz.figures import analytic_overlay, breakdown_figure, neuron_figure, spike_stats
-from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, error_panel, export_panel,
-                           notices_panel, run_simulation, setup_page, sidebar)
+from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, export_panel, notices_panel,
+                           run_or_stop, run_simulation, setup_page, sidebar, upload_widgets)
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui.runner import USER_ERRORS
 from rleaky_viz.ui.classroom import (advance_time_cursor, freeze_ranges, present_figure, time_cursor,
                                      upto)
 
@@ -15,20 +14,8 @@ cfg = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + RUN_FIELDS + ("num_neurons
               choices={"recurrence": ("one_to_one", "none", "linear")}, title="Neuron explorer")
 
 st.title("Neuron explorer")
-csv = None
-if cfg.stimulus == "csv":
-    upload = st.file_uploader("Input current CSV (one column, or one per neuron)", type=["csv"],
-                              key="explorer_csv")
-    csv = upload.getvalue() if upload is not None else None
-
-try:
-    trace = run_simulation(cfg, csv_bytes=csv)
-except USER_ERRORS as e:
-    error_panel(e, PAGE.url(cfg), expected=True)
-    st.stop()
-except Exception as e:  # anything else: a friendly panel, never a raw traceback
-    error_panel(e, PAGE.url(cfg))
-    st.stop()
+csv, _ = upload_widgets(cfg, "explorer")
+trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv), PAGE.url(cfg))
 
 neuron, batch = 0, 0
 if cfg.neuron_count > 1 or cfg.batch_size > 1:

@@ -4,10 +4,10 @@ import streamlit as st
 from rleaky_viz.figures import (heatmap_figure, raster_figure, rate_figure, spectrum_figure,
                                 traces_figure, weight_figure)
 from rleaky_viz.ui import (NEURON_FIELDS, POPULATION_FIELDS, RUN_FIELDS, STIMULUS_FIELDS,
-                           error_panel, export_panel, notices_panel, run_simulation, setup_page,
-                           sidebar)
+                           export_panel, notices_panel, run_or_stop, run_simulation, setup_page,
+                           sidebar, upload_widgets)
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui.runner import USER_ERRORS, recurrent_eigenvalues
+from rleaky_viz.ui.runner import recurrent_eigenvalues
 from rleaky_viz.ui.classroom import present_figure
 
 PAGE = PAGES["population"]
@@ -16,24 +16,8 @@ cfg = sidebar(PAGE, NEURON_FIELDS + POPULATION_FIELDS + STIMULUS_FIELDS + RUN_FI
               choices={"recurrence": ("linear", "one_to_one", "none")}, title="Population")
 
 st.title("Population")
-csv = pt = None
-if cfg.stimulus == "csv":
-    upload = st.file_uploader("Input current CSV (one column, or one per neuron)", type=["csv"],
-                              key="population_csv")
-    csv = upload.getvalue() if upload is not None else None
-if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
-    upload = st.file_uploader("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
-                              type=["pt", "pth"], key="population_pt")
-    pt = upload.getvalue() if upload is not None else None
-
-try:
-    trace = run_simulation(cfg, csv_bytes=csv, pt_bytes=pt)
-except USER_ERRORS as e:
-    error_panel(e, PAGE.url(cfg), expected=True)
-    st.stop()
-except Exception as e:
-    error_panel(e, PAGE.url(cfg))
-    st.stop()
+csv, pt = upload_widgets(cfg, "population")
+trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv, pt_bytes=pt), PAGE.url(cfg))
 
 batch = 0
 if cfg.batch_size > 1:

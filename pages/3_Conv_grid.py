@@ -2,11 +2,10 @@
 import streamlit as st
 
 from rleaky_viz.figures import conv_frames_figure, rate_map_figure
-from rleaky_viz.ui import (CONV_FIELDS, NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, error_panel,
-                           export_panel, notices_panel, run_simulation, setup_page,
-                           sidebar)
+from rleaky_viz.ui import (CONV_FIELDS, NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, export_panel,
+                           notices_panel, run_or_stop, run_simulation, setup_page, sidebar,
+                           upload_widgets)
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui.runner import USER_ERRORS
 from rleaky_viz.ui.classroom import present_figure
 
 PAGE = PAGES["conv"]
@@ -15,20 +14,8 @@ cfg = sidebar(PAGE, NEURON_FIELDS + CONV_FIELDS + STIMULUS_FIELDS + RUN_FIELDS,
               fixed={"recurrence": "conv2d", "inhibition": False}, title="Conv grid")
 
 st.title("Conv grid")
-csv = None
-if cfg.stimulus == "csv":
-    upload = st.file_uploader("Input current CSV (one column for all neurons)", type=["csv"],
-                              key="conv_csv")
-    csv = upload.getvalue() if upload is not None else None
-
-try:
-    trace = run_simulation(cfg, csv_bytes=csv)
-except USER_ERRORS as e:
-    error_panel(e, PAGE.url(cfg), expected=True)
-    st.stop()
-except Exception as e:
-    error_panel(e, PAGE.url(cfg))
-    st.stop()
+csv, _ = upload_widgets(cfg, "conv")
+trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv), PAGE.url(cfg))
 
 left, right = st.columns(2)
 channel = left.number_input("channel", 0, cfg.conv2d_channels - 1, 0, key="conv_channel")

@@ -5,10 +5,10 @@ from rleaky_viz.figures import (distance_figure, gradient_norm_figure, heatmap_f
                                 param_grad_figure, paths_figure, surrogate_trajectory_figure)
 from rleaky_viz.flows import SWEEPABLE
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui import (GRADIENT_FIELDS, NEURON_FIELDS, POPULATION_FIELDS, RUN_FIELDS,
-                           STIMULUS_FIELDS, error_panel, notices_panel, run_gradient_flow,
+from rleaky_viz.ui import (GRADIENT_FIELDS, NEURON_FIELDS, RUN_FIELDS,
+                           STIMULUS_FIELDS, notices_panel, run_gradient_flow, run_or_stop,
                            setup_page, sidebar)
-from rleaky_viz.ui.runner import USER_ERRORS, run_gradient_distance
+from rleaky_viz.ui.runner import run_gradient_distance
 
 PAGE = PAGES["gradients"]
 setup_page("Gradient flow", "🌊")
@@ -26,14 +26,7 @@ if cfg.reset_grad:
                "what snnTorch does (it detaches the reset); switch it off in the sidebar to return "
                "to the reference's gradients.", icon="🧪")
 
-try:
-    flow = run_gradient_flow(cfg)
-except USER_ERRORS as e:
-    error_panel(e, PAGE.url(cfg), expected=True)
-    st.stop()
-except Exception as e:
-    error_panel(e, PAGE.url(cfg))
-    st.stop()
+flow = run_or_stop(lambda: run_gradient_flow(cfg), PAGE.url(cfg))
 
 neuron = 0
 if cfg.neuron_count > 1:

@@ -5,7 +5,7 @@ from rleaky_viz import simulate
 from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raster_figure
 from rleaky_viz.learn import train
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, error_panel, setup_page,
+from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, run_or_stop, setup_page,
                            sidebar)
 
 PAGE = PAGES["learn"]
@@ -52,16 +52,10 @@ if start:
             chart.plotly_chart(loss_curve_figure(result.losses), key=f"learn_live_{epoch}")
         return True
 
-    try:
-        result = train(cfg, target, teacher=teacher, target_rate=rate, epochs=int(epochs),
-                       lr=float(lr), on_epoch=on_epoch)
-        st.session_state["learn_result"] = (settings, result)
-    except ValueError as e:
-        error_panel(e, PAGE.url(cfg), expected=True)
-        st.stop()
-    except Exception as e:  # anything else: the friendly panel with a link, never a traceback
-        error_panel(e, PAGE.url(cfg))
-        st.stop()
+    result = run_or_stop(lambda: train(cfg, target, teacher=teacher, target_rate=rate,
+                                       epochs=int(epochs), lr=float(lr), on_epoch=on_epoch),
+                         PAGE.url(cfg), expected=(ValueError,))
+    st.session_state["learn_result"] = (settings, result)
     progress.empty()
     chart.empty()
 

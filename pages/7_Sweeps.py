@@ -7,7 +7,7 @@ from rleaky_viz.figures.sweeps import SWEEP_LABELS
 from rleaky_viz.presets import PAGES
 from rleaky_viz.sweeps import (REGIME_RULES, REGIMES, SWEEPABLE, point_config, sweep,
                                sweep_elements, value_range)
-from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, apply_config, error_panel,
+from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, apply_config, run_or_stop,
                            setup_page, sidebar)
 
 PAGE = PAGES["sweeps"]
@@ -79,14 +79,7 @@ n_betas = c[3].slider("curves (β values)", 1, 8, 5, key="sweeps_fi_curves")
 fi_grid = {"beta": value_range(*betas, n_betas), "amplitude": value_range(*amps, n_amps)}
 if cfg.stimulus == "expression":
     st.warning("The stimulus is an expression: its amplitude does nothing, so these curves are flat.")
-try:
-    fi = run_sweep(cfg, fi_grid)
-except ValueError as e:
-    error_panel(e, PAGE.url(cfg), expected=True)
-    st.stop()
-except Exception as e:  # anything else: the friendly panel with a link, never a traceback
-    error_panel(e, PAGE.url(cfg))
-    st.stop()
+fi = run_or_stop(lambda: run_sweep(cfg, fi_grid), PAGE.url(cfg), expected=(ValueError,))
 st.plotly_chart(fi_curve_figure(fi, x="amplitude", by="beta"), key="sweeps_fi", width="stretch")
 if cfg.recurrence == "none" and cfg.stimulus == "constant" and cfg.noise_std == 0:
     st.caption("With no recurrence and a constant input I, the neuron fires only when "
@@ -103,14 +96,7 @@ grid = {y: value_range(*y_span, resolution), x: value_range(*x_span, resolution)
 if "V" in grid and cfg.recurrence != "one_to_one":
     st.info(f"V is the one-to-one recurrent weight: with recurrence = {cfg.recurrence} it does "
             "nothing, so the maps do not change along it.", icon="ℹ️")
-try:
-    frame = run_sweep(cfg, grid)
-except ValueError as e:
-    error_panel(e, PAGE.url(cfg), expected=True)
-    st.stop()
-except Exception as e:  # anything else: the friendly panel with a link, never a traceback
-    error_panel(e, PAGE.url(cfg))
-    st.stop()
+frame = run_or_stop(lambda: run_sweep(cfg, grid), PAGE.url(cfg), expected=(ValueError,))
 st.caption(f"{len(frame):,} grid points × {cfg.num_steps:,} steps in "
            f"{frame.attrs['seconds']:.2f} s. Click a cell to open its configuration.")
 

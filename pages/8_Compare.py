@@ -14,9 +14,8 @@ from rleaky_viz.core.surrogate import SURROGATES
 from rleaky_viz.figures import compare_figure, neuron_figure, spike_stats
 from rleaky_viz.presets import PAGES
 from rleaky_viz.sweeps import first_divergence
-from rleaky_viz.ui import (NEURON_FIELDS, STIMULUS_FIELDS, current_config, error_panel,
-                           notices_panel, run_simulation, setup_page, sidebar)
-from rleaky_viz.ui.runner import USER_ERRORS
+from rleaky_viz.ui import (NEURON_FIELDS, STIMULUS_FIELDS, current_config, notices_panel,
+                           run_or_stop, run_simulation, setup_page, sidebar)
 
 PAGE = PAGES["compare"]
 RECURRENCES = ("one_to_one", "none", "linear")
@@ -135,15 +134,7 @@ query = {**cfg_a.to_query(base=PAGE.default_config),
          **{f"b_{name}": _text(value) for name, value in overrides.items()}}
 link = f"/{PAGE.path}?{urlencode(query)}" if query else f"/{PAGE.path}"
 
-try:
-    trace_a = run_simulation(cfg_a)
-    trace_b = run_simulation(cfg_b)
-except USER_ERRORS as e:
-    error_panel(e, link, expected=True)
-    st.stop()
-except Exception as e:  # anything else: a friendly panel, never a raw traceback
-    error_panel(e, link)
-    st.stop()
+trace_a, trace_b = run_or_stop(lambda: (run_simulation(cfg_a), run_simulation(cfg_b)), link)
 
 neuron = 0
 if cfg_a.neuron_count > 1:

@@ -6,7 +6,7 @@ import streamlit as st
 from rleaky_viz.figures import mystery_figure
 from rleaky_viz.presets import PAGES
 from rleaky_viz.sweeps import MYSTERY_BASE, mystery_challenge, mystery_score
-from rleaky_viz.ui import error_panel, run_simulation, setup_page
+from rleaky_viz.ui import (run_or_stop, run_simulation, setup_page)
 
 PAGE = PAGES["mystery"]
 MAX_SEED = 2**31 - 1
@@ -56,12 +56,8 @@ for col, (name, (lo, hi, step, start)) in zip(st.columns(3), SLIDERS.items()):
     guess[name] = col.slider(LABELS[name], lo, hi, start, step, key=f"mystery_{name}")
 guess_cfg = MYSTERY_BASE.replace(**guess)
 
-try:
-    target = run_simulation(hidden)
-    yours = run_simulation(guess_cfg)
-except Exception as e:  # a friendly panel, never a raw traceback
-    error_panel(e, f"/{PAGE.path}?challenge={seed}")
-    st.stop()
+target, yours = run_or_stop(lambda: (run_simulation(hidden), run_simulation(guess_cfg)),
+                            f"/{PAGE.path}?challenge={seed}")
 
 score = mystery_score(target.spk[:, 0, 0], target.mem[:, 0, 0], yours.spk[:, 0, 0], yours.mem[:, 0, 0])
 m = st.columns(4)

@@ -7,8 +7,6 @@ behaviour that surprises people.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from .config import SimConfig
@@ -30,7 +28,7 @@ def update_equations(cfg: SimConfig) -> list[str]:
     beta = r"\mathrm{clamp}(\beta,0,1)"
     rec = recurrence_term(cfg)
     lines = [
-        rf"R[t] = H\big(U[t-1] - \theta\big)\quad\text{{(no gradient)}}",
+        r"R[t] = H\big(U[t-1] - \theta\big)\quad\text{(no gradient)}",
         rf"B[t] = {beta}\,U[t-1] + I[t] + {rec}",
     ]
     mech = cfg.reset_mechanism

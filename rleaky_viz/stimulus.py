@@ -17,7 +17,6 @@ is allowed, for the page to show in place.
 from __future__ import annotations
 
 import ast
-import io
 import math
 
 import numpy as np

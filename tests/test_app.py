@@ -1,6 +1,5 @@
 """AppTest: every page runs, widgets move charts, links reproduce views, bad input is contained."""
 import base64
-import io
 import json
 from pathlib import Path
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rleaky_viz import PRESETS, SimConfig, simulate
-from rleaky_viz.config import RECURRENCES, STIMULI
+from rleaky_viz.config import RECURRENCES
 
 
 def test_defaults_are_valid_and_hashable():

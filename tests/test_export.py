@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from rleaky_viz import SimConfig, simulate
 from rleaky_viz.export import config_json, figure_html, snntorch_code, trace_csv, trace_parquet

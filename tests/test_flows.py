@@ -1,7 +1,6 @@
 """Gradient flows against snnTorch, the path split, the what-if switch, learning."""
 import warnings
 
-import numpy as np
 import pytest
 import torch
 

@@ -32,8 +32,6 @@ step loop, which gives the same numbers.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -193,7 +191,7 @@ def _sum_to(grad: np.ndarray, shape: tuple) -> torch.Tensor:
 def _backward(neuron, rule, fw: dict, x: np.ndarray, u0: np.ndarray, s0: np.ndarray,
               gS: np.ndarray, gU: np.ndarray, dS: np.ndarray):
     """Hand-written BPTT; returns adjoints of x, U (per step), s0, u0 and parameter pieces."""
-    S, U, R, Z, N, D, M = fw["S"], fw["U"], fw["R"], fw["Z"], fw["N"], fw["D"], fw["M"]
+    S, U, R, N, D, M = fw["S"], fw["U"], fw["R"], fw["N"], fw["D"], fw["M"]
     beta, thr, gain, layer = fw["beta"], fw["thr"], fw["gain"], fw["layer"]
     mech = rule.mechanism
     late = not rule.reset_delay and mech != _NONE

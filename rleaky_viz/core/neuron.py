@@ -23,7 +23,6 @@ in :class:`StepRule`, shared by ``RLeaky.forward`` and ``core.unroll``.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Callable, Optional
 

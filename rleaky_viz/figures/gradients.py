@@ -7,7 +7,7 @@ gradient heatmap itself is ``heatmap_figure(flow, "dL_dmem")``.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,8 +15,12 @@ from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_p
 from ..explain import odd_corners
 from ..simulate import Trace
 from .classroom import apply_presentation
+from .runner import USER_ERRORS
 
-__all__ = ["setup_page", "notices_panel", "error_panel", "export_panel"]
+T = TypeVar("T")
+
+__all__ = ["setup_page", "notices_panel", "error_panel", "export_panel", "run_or_stop",
+           "upload_widgets"]
 
 _LOG = logging.getLogger("rleaky_viz")
 
@@ -92,3 +96,36 @@ def export_panel(trace: Trace, fig: Optional[go.Figure], name: str) -> None:
     cols[4].download_button("snnTorch code", data=lambda: snntorch_code(trace),
                             file_name=f"{name}_snntorch.py", mime="text/x-python",
                             key=f"{name}_code", on_click="ignore")
+
+
+def run_or_stop(run: Callable[[], T], link: str, expected: tuple = USER_ERRORS) -> T:
+    """``run()``, or, if it fails, the error panel in place and the page stops there.
+
+    ``expected`` errors are the user's to fix (a bad upload, a run over the
+    memory budget) and show just their message; anything else gets the
+    friendly panel with a link that reproduces it, never a raw traceback.
+    """
+    try:
+        return run()
+    except expected as e:
+        error_panel(e, link, expected=True)
+    except Exception as e:
+        error_panel(e, link)
+    st.stop()
+
+
+def upload_widgets(cfg: SimConfig, key: str) -> tuple[Optional[bytes], Optional[bytes]]:
+    """The uploaders the config asks for: an input CSV, an snnTorch state dict.
+
+    Returns ``(csv_bytes, pt_bytes)``; ``None`` where nothing is uploaded.
+    """
+    csv = pt = None
+    if cfg.stimulus == "csv":
+        upload = st.file_uploader("Input current CSV (one column for every neuron, or one per "
+                                  "neuron)", type=["csv"], key=f"{key}_csv")
+        csv = upload.getvalue() if upload is not None else None
+    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
+        upload = st.file_uploader("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
+                                  type=["pt", "pth"], key=f"{key}_pt")
+        pt = upload.getvalue() if upload is not None else None
+    return csv, pt
