@@ -1,44 +1,20 @@
 """AppTest: every page runs, widgets move charts, links reproduce views, bad input is contained."""
-import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
+
+from _apptest import app, decode, figures, trace_named
 
 from rleaky_viz import PRESETS, SimConfig
 from rleaky_viz.presets import PAGES
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE_FILES = ["app.py", "pages/1_Neuron_explorer.py", "pages/2_Population.py", "pages/3_Conv_grid.py"]
 
 
-def app(file: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / file), default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
 
 
-def decode(value):
-    """Plotly >= 6 writes arrays as {"dtype", "bdata"} blocks."""
-    if isinstance(value, dict) and "bdata" in value:
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        return arr.reshape(value["shape"]) if "shape" in value and isinstance(value["shape"], list) else arr
-    return np.asarray(value)
-
-
-def figures(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def trace_named(fig: dict, name: str) -> dict:
-    for t in fig["data"]:
-        if t.get("name") == name:
-            return t
-    raise AssertionError(f"no trace {name!r}; have {[t.get('name') for t in fig['data']]}")
 
 
 @pytest.mark.parametrize("file", PAGE_FILES)

@@ -1,13 +1,13 @@
 """Classroom mode: ?present and ?lesson_controls, the time cursor, the Lesson page, colours and themes."""
-import base64
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from _apptest import app, decode, figures
 
 from rleaky_viz import PRESETS, SimConfig, simulate
 from rleaky_viz import figures as F
@@ -15,25 +15,10 @@ from rleaky_viz.figures.style import OKABE_ITO
 from rleaky_viz.ui.classroom import (CONTROL_GROUPS, LESSON_NOTES, PRESENT_FONT, Classroom,
                                      freeze_ranges, lesson_presets, parse_classroom, upto)
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG_KEYS = set(SimConfig().to_dict())
 
 
-def app(file: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / file), default_timeout=90)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
 
-
-def decode(value):
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-    return np.asarray(value)
-
-
-def figures(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
 def named(fig: dict, name: str) -> dict:

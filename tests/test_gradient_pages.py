@@ -1,20 +1,11 @@
 """AppTest for the gradient-flow and learn pages."""
 import json
-from pathlib import Path
 
 import numpy as np
-from streamlit.testing.v1 import AppTest
 
-from test_app import decode, figures, trace_named
-
-ROOT = Path(__file__).resolve().parent.parent
+from _apptest import app, decode, figures, trace_named
 
 
-def app(file, query=None, timeout=120):
-    at = AppTest.from_file(str(ROOT / file), default_timeout=timeout)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
 
 
 def by_title(at, words):

@@ -1,41 +1,21 @@
 """AppTest of the Sweeps, Compare and Mystery neuron pages."""
-import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+from _apptest import app, decode, figures
 from streamlit.testing.v1 import AppTest
 
 from rleaky_viz import SimConfig, simulate
 from rleaky_viz.presets import PAGES
 from rleaky_viz.sweeps import REGIMES, mystery_challenge
 
-ROOT = Path(__file__).resolve().parent.parent
 SWEEPS, COMPARE, MYSTERY = PAGES["sweeps"].file, PAGES["compare"].file, PAGES["mystery"].file
 
 
-def app(file: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / file), default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
 
-
-def decode(value):
-    """Plotly >= 6 writes arrays as {"dtype", "bdata"} blocks."""
-    if isinstance(value, dict) and "bdata" in value:
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = value.get("shape")
-        if isinstance(shape, str):
-            shape = [int(s) for s in shape.split(",")]
-        return arr.reshape(shape) if shape else arr
-    return np.asarray(value)
-
-
-def figures(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
 def figure_titled(at: AppTest, words: str) -> dict:

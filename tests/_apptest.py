@@ -1,0 +1,42 @@
+"""Shared helpers for the AppTest page tests: run a page, read its Plotly figures."""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def app(file: str, query: dict | None = None, timeout: float = 90) -> AppTest:
+    """Run the page ``file`` (relative to the repository) once, with URL ``query``."""
+    at = AppTest.from_file(str(ROOT / file), default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def decode(value):
+    """A figure array as numpy: Plotly >= 6 writes arrays as {"dtype", "bdata"} blocks."""
+    if isinstance(value, dict) and "bdata" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        if isinstance(shape, str):
+            shape = [int(s) for s in shape.split(",")]
+        return arr.reshape(shape) if shape else arr
+    return np.asarray(value)
+
+
+def figures(at: AppTest) -> list[dict]:
+    """Every Plotly figure on the page, as its JSON."""
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def trace_named(fig: dict, name: str) -> dict:
+    for t in fig["data"]:
+        if t.get("name") == name:
+            return t
+    raise AssertionError(f"no trace {name!r}; have {[t.get('name') for t in fig['data']]}")
