@@ -43,6 +43,8 @@ PAGES = {
     "Sweeps": ("pages/7_Sweeps.py", "slider", "threshold", [0.5 + 0.02 * i for i in range(1, 60)]),
     "Compare": ("pages/8_Compare.py", "slider", "beta", None),
     "Mystery_neuron": ("pages/9_Mystery_neuron.py", "slider", "mystery_beta", None),
+    # the lesson has no slider of its own: step through its presets instead
+    "Lesson": ("pages/10_Lesson.py", "selectbox", "lesson_step", list(range(1, 9))),
 }
 BARS = {"Neuron_explorer": 0.100}
 DEFAULT_BAR = 0.250
