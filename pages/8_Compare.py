@@ -11,11 +11,12 @@ import streamlit as st
 
 from rleaky_viz.config import STIMULI, SimConfig, field_spec
 from rleaky_viz.core.surrogate import SURROGATES
-from rleaky_viz.figures import compare_figure, neuron_figure, spike_stats
+from rleaky_viz.figures import compare_figure, gradient_norm_figure, neuron_figure, spike_stats
 from rleaky_viz.presets import PAGES
 from rleaky_viz.sweeps import first_divergence
 from rleaky_viz.ui import (NEURON_FIELDS, STIMULUS_FIELDS, current_config, notices_panel,
-                           run_or_stop, run_simulation, setup_page, sidebar)
+                           run_gradient_flow, run_or_stop, run_simulation, setup_page,
+                           sidebar)
 
 PAGE = PAGES["compare"]
 RECURRENCES = ("one_to_one", "none", "linear")
@@ -169,9 +170,17 @@ if "surrogate" in overrides and diverge is None:
 
 # ----------------------------------------------------------------------------- gradients
 st.subheader("Gradient norms")
-# The place for A vs B gradient norms (another issue): run both through
-# rleaky_viz.flows and overlay the norms per step, as the membranes are above.
-st.caption("Coming next: the gradient norms of A and B per step, where surrogate contrasts differ.")
+flow_a, flow_b = run_or_stop(lambda: (run_gradient_flow(cfg_a), run_gradient_flow(cfg_b)), link)
+st.caption(f"Loss {cfg_a.loss!r} (target {cfg_a.loss_target:g}), differentiated through each run as "
+           "snnTorch would: where the surrogate, the reset or the recurrence differs, so does the "
+           "gradient, even when the spikes are the same.")
+g = st.columns(4)
+g[0].metric("loss A", f"{flow_a.loss:.4g}")
+g[1].metric("loss B", f"{flow_b.loss:.4g}")
+g[2].metric("‖dL/dU‖ at step 0, A", f"{flow_a.step_norms()[0]:.3g}")
+g[3].metric("‖dL/dU‖ at step 0, B", f"{flow_b.step_norms()[0]:.3g}")
+st.plotly_chart(gradient_norm_figure({"A": flow_a, "B": flow_b}), key="compare_gradients",
+                width="stretch")
 
 notices_panel(cfg_a, trace_a)
 st.subheader("Share")

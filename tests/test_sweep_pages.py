@@ -104,7 +104,7 @@ def test_clicking_a_cell_gives_its_link_and_opens_the_explorer():
 def test_compare_page_starts_with_b_equal_to_a():
     at = app(COMPARE)
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 4  # overlay, A, B, gradient norms
     assert {m.label: m.value for m in at.metric}["first spike divergence"] == "never"
 
 
@@ -189,3 +189,19 @@ def test_mystery_page_scores_reveals_and_takes_new_challenges():
     assert not at.exception
     assert at.query_params["challenge"] != "3"
     assert not any("β =" in i.value for i in at.info)  # a new challenge is hidden again
+
+
+def test_compare_shows_gradient_norms_that_differ_where_only_the_surrogate_does():
+    at = app(COMPARE)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["loss A"] == metrics["loss B"]
+    at.button(key="compare_contrast_surrogate").click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    # the forward run is the same, so is the loss; the gradients are not
+    assert metrics["loss A"] == metrics["loss B"]
+    assert metrics["‖dL/dU‖ at step 0, A"] != metrics["‖dL/dU‖ at step 0, B"]
+    fig = next(f for f in figures(at) if "vs" in str(f["layout"].get("title", ""))
+               and "Gradient norm" in str(f["layout"]["title"]))
+    a, b = (decode(t["y"]) for t in fig["data"])
+    assert a.shape == b.shape and not np.allclose(a, b, equal_nan=True)

@@ -36,22 +36,33 @@ def _flow(flow):
 
 
 def gradient_norm_figure(flow) -> go.Figure:
-    """||dL/dU[t]|| and ||dL/dx[t]|| per step on a log scale."""
-    _flow(flow)
-    T = flow.dL_dmem.shape[0]
-    steps = np.arange(T)
+    """||dL/dU[t]|| and ||dL/dx[t]|| per step on a log scale.
+
+    ``flow`` may also be a mapping ``{label: flow}`` (say ``{"A": ..., "B": ...}``):
+    then ||dL/dU[t]|| of each is drawn, one colour per label, to compare them.
+    """
+    if isinstance(flow, dict):
+        if not flow:
+            raise ValueError("flow must be a FlowResult or a non-empty {label: FlowResult}")
+        curves = [(f"‖dL/dU[t]‖ {label}", _flow(f).dL_dmem, SEQUENCE[i % len(SEQUENCE)], "solid")
+                  for i, (label, f) in enumerate(flow.items())]
+        title = "Gradient norm per step (log scale): " + " vs ".join(map(str, flow))
+    else:
+        _flow(flow)
+        curves = [("‖dL/dU[t]‖", flow.dL_dmem, COLORS["membrane"], "solid"),
+                  ("‖dL/dx[t]‖", flow.dL_dinput, COLORS["input"], "dash")]
+        title = ("Gradient norm per step (log scale)<br><sup>the input enters U[t] with weight 1, "
+                 "so dL/dx[t] follows dL/dU[t] except where a zero reset drops it</sup>")
     fig = go.Figure()
-    for name, tensor, color, dash in (("‖dL/dU[t]‖", flow.dL_dmem, COLORS["membrane"], "solid"),
-                                      ("‖dL/dx[t]‖", flow.dL_dinput, COLORS["input"], "dash")):
+    for name, tensor, color, dash in curves:
+        T = tensor.shape[0]
+        steps = np.arange(T)
         norms = d._array(name, tensor).reshape(T, -1).astype(np.float64)
         norms = np.sqrt((norms ** 2).sum(axis=1))
         # log axes cannot show 0: leave a gap there rather than invent a value
         fig.add_trace(go.Scatter(x=steps, y=np.where(norms > 0, norms, np.nan), name=name,
                                  mode="lines", line=dict(color=color, dash=dash)))
-    apply_layout(fig, title="Gradient norm per step (log scale)<br><sup>the input enters U[t] with "
-                 "weight 1, so dL/dx[t] follows dL/dU[t] except where a zero reset drops it</sup>",
-                 kind="grad-norm",
-                 x_title="time step", y_title="norm")
+    apply_layout(fig, title=title, kind="grad-norm", x_title="time step", y_title="norm")
     fig.update_yaxes(type="log")
     return fig
 
