@@ -14,15 +14,13 @@ with exit status 2 and one line on stderr that says what is wrong and what
 is allowed; no traceback.
 
 A run that takes longer than half a second shows its progress on stderr:
-the time loop is ``core.unroll`` called on chunks of steps, the spike and
-membrane state carried from one chunk to the next (which gives exactly the
-tensors of one ``unroll`` over the whole sequence, and of ``simulate``).
+``simulate(cfg, progress=...)`` runs it through ``core.unroll_chunks``,
+which gives exactly the tensors of one ``unroll`` over the whole sequence.
 """
 from __future__ import annotations
 
 import argparse
 import difflib
-import math
 import os
 import subprocess
 import sys
@@ -31,8 +29,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
-__all__ = ["main", "build_parser", "CliError", "config_from_args", "simulate_with_progress",
-           "FIGURE_KINDS", "find_app"]
+__all__ = ["main", "build_parser", "CliError", "config_from_args", "FIGURE_KINDS", "find_app"]
 
 PROG = "rleaky-viz"
 # Refuse runs whose recordings (nine float32 tensors of (T, batch, neurons)) exceed this,
@@ -43,7 +40,6 @@ _ROWS_WORTH_A_NOTE = 200_000
 # Progress shows once a run has gone on this long (seconds); RLEAKY_VIZ_PROGRESS_AFTER=0
 # shows it for every run (a CI log, a test).
 _PROGRESS_AFTER_S = 0.5
-_CHUNKS = 50
 
 
 class CliError(Exception):
@@ -224,40 +220,6 @@ class Progress:
                 self.stream.flush()
 
 
-def simulate_with_progress(cfg, progress: Optional[Callable[[int, int], None]] = None, *,
-                           upload=None, state_dict=None):
-    """``simulate(cfg, upload, state_dict)``, in chunks of steps so that ``progress(done, total)`` can report.
-
-    Gives the same :class:`Trace` as ``simulate``, tensor for tensor:
-    ``unroll`` from a given ``spk``/``mem`` continues exactly where the
-    previous chunk stopped.
-    """
-    import torch
-
-    from .core import RECORDABLE, unroll
-    from .simulate import Trace, build_neuron, resolve_device
-    from .stimulus import make_input
-
-    device, notice = resolve_device(cfg.device)
-    neuron = build_neuron(cfg, state_dict).to(device)
-    x = make_input(cfg, upload)  # (T, batch, *neurons)
-    T = x.shape[0]
-    chunk = max(1, math.ceil(T / _CHUNKS))
-    parts: dict[str, list] = {name: [] for name in ("spk", "mem", *RECORDABLE)}
-    spk = mem = None
-    with torch.no_grad():
-        for t0 in range(0, T, chunk):
-            out = unroll(neuron, x[t0:t0 + chunk].to(device), spk, mem, record=True)
-            spk, mem = out.spk[-1], out.mem[-1]
-            for name in parts:
-                parts[name].append(getattr(out, name).detach().to("cpu"))
-            if progress is not None:
-                progress(min(T, t0 + chunk), T)
-    whole = {name: torch.cat(chunks) for name, chunks in parts.items()}
-    return Trace(config=cfg, input=x, neuron=neuron.to("cpu"), device=str(device),
-                 notices=[notice] if notice else [], **whole)
-
-
 def _read(path: str, option: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -302,6 +264,7 @@ def _uploads(cfg, args):
 
 
 def _run(cfg, args):
+    from .simulate import simulate
     from .stimulus import StimulusError
 
     _check_budget(cfg, args.max_mb)
@@ -309,8 +272,8 @@ def _run(cfg, args):
     shape = " x ".join(str(n) for n in cfg.neuron_shape)
     label = f"simulating {shape} neuron{'s' if cfg.neuron_count > 1 else ''}"
     try:
-        trace = simulate_with_progress(cfg, Progress(label, enabled=not args.quiet),
-                                       upload=upload, state_dict=state)
+        trace = simulate(cfg, upload=upload, state_dict=state,
+                         progress=Progress(label, enabled=not args.quiet))
     except StimulusError as e:  # a bad expression or CSV: name the stimulus it belongs to
         raise CliError(f"stimulus={cfg.stimulus}: {e}") from None
     except ValueError as e:  # a state dict of the wrong shape

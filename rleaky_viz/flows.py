@@ -189,10 +189,7 @@ def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
             dR_dU = surrogate_derivative(neuron._spike_fn(), out.mem.detach() - neuron.threshold)
             reset[:-1] = g_reset[1:] * dR_dU[:-1]
     cpu = lambda t: t.detach().to("cpu")  # noqa: E731
-    trace = Trace(config=cfg, input=cpu(x), spk=cpu(out.spk), mem=cpu(out.mem), reset=cpu(out.reset),
-                  recurrent=cpu(out.recurrent), leak=cpu(out.leak), base=cpu(out.base),
-                  surrogate_grad=cpu(out.surrogate_grad), neuron=neuron.to("cpu"),
-                  device=str(device), notices=[notice] if notice else [])
+    trace = Trace.from_rollout(cfg, x, out, neuron, device, notice)
     return FlowResult(trace=trace, loss=float(value.detach()), dL_dmem=cpu(g_mem),
                       dL_dinput=cpu(g_x), param_grads=g_params,
                       surrogate_grad=cpu(out.surrogate_grad),

@@ -7,14 +7,14 @@ random state), and so are random stimuli.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .config import SimConfig
-from .core import RLeaky, unroll
+from .core import RECORDABLE, RLeaky, Rollout, unroll, unroll_chunks
 from .core.quant import state_quant
 from .core.surrogate import make_surrogate
 from .stimulus import make_input
@@ -159,6 +159,16 @@ class Trace:
     device: str = "cpu"
     notices: list = field(default_factory=list)
 
+    @classmethod
+    def from_rollout(cls, cfg: SimConfig, x: torch.Tensor, out, neuron: RLeaky,
+                     device: torch.device, notice: Optional[str] = None) -> "Trace":
+        """A Trace of an ``unroll(..., record=True)`` result, every tensor detached on the CPU."""
+        cpu = lambda t: t.detach().to("cpu")  # noqa: E731
+        return cls(config=cfg, input=cpu(x), spk=cpu(out.spk), mem=cpu(out.mem),
+                   reset=cpu(out.reset), recurrent=cpu(out.recurrent), leak=cpu(out.leak),
+                   base=cpu(out.base), surrogate_grad=cpu(out.surrogate_grad),
+                   neuron=neuron.to("cpu"), device=str(device), notices=[notice] if notice else [])
+
     @property
     def num_steps(self) -> int:
         return self.spk.shape[0]
@@ -186,16 +196,31 @@ class Trace:
         return pd.concat(frames, ignore_index=True)
 
 
+PROGRESS_CHUNKS = 50  # with a progress callback, a run is unrolled in this many pieces
+
+
 def simulate(cfg: SimConfig, upload: Optional[np.ndarray] = None,
-             state_dict: Optional[Mapping[str, torch.Tensor]] = None) -> Trace:
-    """Run ``cfg`` and record everything the views need."""
+             state_dict: Optional[Mapping[str, torch.Tensor]] = None,
+             progress: Optional[Callable[[int, int], None]] = None) -> Trace:
+    """Run ``cfg`` and record everything the views need.
+
+    With ``progress``, the run goes through ``core.unroll_chunks`` in pieces
+    and ``progress(steps_done, num_steps)`` is called after each; the trace
+    is the same, tensor for tensor.
+    """
     device, notice = resolve_device(cfg.device)
     neuron = build_neuron(cfg, state_dict).to(device)
     x = make_input(cfg, upload)
     with torch.no_grad():
-        out = unroll(neuron, x.to(device), record=True)
-    cpu = lambda t: t.detach().to("cpu")  # noqa: E731
-    return Trace(config=cfg, input=x, spk=cpu(out.spk), mem=cpu(out.mem), reset=cpu(out.reset),
-                 recurrent=cpu(out.recurrent), leak=cpu(out.leak), base=cpu(out.base),
-                 surrogate_grad=cpu(out.surrogate_grad), neuron=neuron.to("cpu"),
-                 device=str(device), notices=[notice] if notice else [])
+        if progress is None:
+            out = unroll(neuron, x.to(device), record=True)
+        else:
+            size = max(1, -(-x.shape[0] // PROGRESS_CHUNKS))
+            pieces, done = [], 0
+            for piece in unroll_chunks(neuron, (c.to(device) for c in x.split(size)), record=True):
+                pieces.append(piece)
+                done += piece.spk.shape[0]
+                progress(done, x.shape[0])
+            out = Rollout(*(torch.cat([getattr(p, n) for p in pieces]) for n in ("spk", "mem")),
+                          {n: torch.cat([getattr(p, n) for p in pieces]) for n in RECORDABLE})
+    return Trace.from_rollout(cfg, x, out, neuron, device, notice)

@@ -5,7 +5,7 @@ batched simulation: grid point ``g`` is batch element ``g`` (times
 ``cfg.batch_size`` samples), with its own β, θ, V, graded-spike factor and
 input current, and every point shares the recurrent weights that
 ``build_neuron(cfg)`` draws from ``cfg.seed`` and the random part of the
-stimulus (same seed).  The time loop is ``core.unroll``, run in chunks of
+stimulus (same seed).  The time loop is ``core.unroll_chunks``: ``unroll`` in chunks of
 steps with the spike and membrane state carried from chunk to chunk, so a
 long sweep can report progress and its spike statistics are gathered chunk
 by chunk instead of keeping every step of every point.
@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from .config import SimConfig
-from .core import unroll
+from .core import unroll_chunks
 from .core.quant import quant_levels
 from .simulate import build_neuron, resolve_device
 from .stimulus import make_input
@@ -346,21 +346,23 @@ def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
     M = E * cfg.neuron_count
     chunk = max(1, min(T, _CHUNK_ELEMENT_STEPS // M, math.ceil(T / 20)))
     stats = _SpikeStats(M)
-    spk = torch.zeros((E, *shape), device=device)
-    mem = torch.zeros((E, *shape), device=device)
-    reported = False
-    with torch.no_grad():
+
+    def blocks():
+        # each grid point's input, made one chunk at a time (the whole grid's
+        # input would not fit in memory for the largest sweeps)
         for t0 in range(0, T, chunk):
             block = currents[t0:t0 + chunk]
-            if index is None:
-                x = block.expand(block.shape[0], G, *block.shape[2:])
-            else:
-                x = block[:, index]
-            x = x.reshape(x.shape[0], E, *shape).to(device)
-            spk_seq, mem_seq = unroll(neuron, x, spk, mem)
-            spk, mem = spk_seq[-1], mem_seq[-1]
-            stats.update((spk_seq != 0).reshape(x.shape[0], M).cpu(), t0)
-            done = min(T, t0 + chunk)
+            x = block.expand(block.shape[0], G, *block.shape[2:]) if index is None else block[:, index]
+            yield x.reshape(x.shape[0], E, *shape).to(device)
+
+    reported = False
+    with torch.no_grad():
+        t0 = 0
+        for out in unroll_chunks(neuron, blocks()):
+            steps = out.spk.shape[0]
+            stats.update((out.spk != 0).reshape(steps, M).cpu(), t0)
+            t0 += steps
+            done = t0
             if progress is not None and (reported or time.perf_counter() - started > _PROGRESS_AFTER_S):
                 reported = True
                 progress(done / T, f"step {done:,} of {T:,} ({G:,} grid points)")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rleaky_viz import PRESETS, SimConfig, simulate
-from rleaky_viz.cli import Progress, main, simulate_with_progress
+from rleaky_viz.cli import Progress, main
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -265,7 +265,7 @@ def test_chunked_run_is_exactly_simulate():
     for cfg in [p.config.replace(num_steps=60) for p in PRESETS.values()] + [
             SimConfig(recurrence="linear", num_neurons=7, batch_size=3, num_steps=157,
                       stimulus="poisson", reset_delay=False, state_quant_bits=4, seed=5)]:
-        want, got = simulate(cfg), simulate_with_progress(cfg, lambda done, total: None)
+        want, got = simulate(cfg), simulate(cfg, progress=lambda done, total: None)
         for name in ("input", "spk", "mem", "reset", "recurrent", "leak", "base", "surrogate_grad"):
             assert torch.equal(getattr(got, name), getattr(want, name)), (cfg, name)
 

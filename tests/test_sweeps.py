@@ -1,5 +1,6 @@
 """Sweeps: the batched grid run equals one simulate() per point; regimes, scores, figures."""
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -77,13 +78,14 @@ def test_batched_sweep_equals_alone_in_odd_corners(changes, grid):
 
 def test_the_whole_grid_is_one_batched_unroll(monkeypatch):
     batches = []
-    real = sweeps.unroll
+    loop = sys.modules["rleaky_viz.core.unroll"]  # the module; core.unroll is the function
+    real = loop.unroll
 
     def spy(neuron, x, *args, **kwargs):
         batches.append(x.shape[1])
         return real(neuron, x, *args, **kwargs)
 
-    monkeypatch.setattr(sweeps, "unroll", spy)
+    monkeypatch.setattr(loop, "unroll", spy)
     cfg = base_config("one_to_one", num_steps=200, batch_size=2)
     sweep(cfg, {"beta": value_range(0.5, 0.95, 8), "amplitude": value_range(0.0, 1.0, 8)})
     assert set(batches) == {64 * 2}  # every call carries every grid point and sample

@@ -12,14 +12,14 @@ of its arguments.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import torch
 
 from .engine import fast_path_applies, run_sequence
 from .neuron import RLeaky, StepRule
 
-__all__ = ["unroll", "Rollout", "RECORDABLE"]
+__all__ = ["unroll", "unroll_chunks", "Rollout", "RECORDABLE"]
 
 # What ``record`` can ask for, each of shape (T, *input_shape), detached:
 RECORDABLE = (
@@ -151,3 +151,19 @@ def unroll(neuron: RLeaky, x: torch.Tensor, spk: Optional[torch.Tensor] = None,
              if keep_steps else None)
     return Rollout(torch.stack(spikes), torch.stack(membranes),
                    {n: torch.stack(v) for n, v in kept.items()}, steps)
+
+
+def unroll_chunks(neuron: RLeaky, chunks: Iterable[torch.Tensor],
+                  spk: Optional[torch.Tensor] = None, mem: Optional[torch.Tensor] = None,
+                  record: Union[bool, str, Iterable[str]] = False) -> Iterator[Rollout]:
+    """:func:`unroll` over consecutive pieces of one sequence, carrying the state across.
+
+    ``chunks`` yields inputs of shape ``(T_i, *input_shape)``; each yields the
+    :class:`Rollout` of that piece, the same numbers as one ``unroll`` of the
+    whole sequence.  For progress reports, and for runs whose whole input or
+    recording would not fit in memory at once (the chunks can be made lazily).
+    """
+    for x in chunks:
+        out = unroll(neuron, x, spk, mem, record=record)
+        spk, mem = out.spk[-1], out.mem[-1]
+        yield out
