@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from rleaky_viz import devserver  # noqa: E402
 from rleaky_viz.figures import raster_figure  # noqa: E402
 from rleaky_viz.presets import PAGES  # noqa: E402
 from rleaky_viz.simulate import simulate  # noqa: E402
@@ -42,30 +40,6 @@ from rleaky_viz.simulate import simulate  # noqa: E402
 LOG = Path(os.environ.get("TMPDIR", "/tmp")) / "rleaky_viz_bench_raster.log"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RLEAKY_VIZ_LOG_RUNS="1")
-    log = open(LOG, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the app did not answer /_stcore/health within 60 s")
 
 
 def main(argv=None) -> int:
@@ -86,9 +60,10 @@ def main(argv=None) -> int:
     merged = fig.layout.meta["merged_steps"]
     del trace
 
-    port = free_port()
-    server = start_app(port)
+    port = devserver.free_port()
+    server = devserver.start(port, LOG, env={"PYTHONPATH": str(ROOT), "RLEAKY_VIZ_LOG_RUNS": "1"})
     try:
+        devserver.wait_healthy(f"http://127.0.0.1:{port}", server, 60, LOG)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                          args=CHROMIUM_ARGS)
@@ -117,8 +92,7 @@ def main(argv=None) -> int:
             exceptions = page.locator("[data-testid='stException']").count()
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        devserver.stop(server)
     ended = [line for line in LOG.read_text().splitlines()
              if "run finished at" in line and f"{args.neurons} neurons x {args.steps} steps" in line]
     if not ended:

@@ -35,13 +35,9 @@ import json
 import os
 import random
 import resource
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -52,6 +48,9 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from rleaky_viz import devserver  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SESSIONS, MAX_SECONDS = 300, 900
 # Sidebar sliders a session moves, where the page has them (keys are SimConfig fields).
@@ -61,48 +60,6 @@ FINISHED_EARLY = ForwardMsg.FINISHED_EARLY_FOR_RERUN
 
 
 # ----------------------------------------------------------------------------- server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, env: dict, log_path: Path, options: list[str] = ()) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-           "--server.address", "127.0.0.1", "--server.port", str(port)]
-    for option in options:  # "runner.postScriptGC=false" -> --runner.postScriptGC false
-        name, _, value = option.partition("=")
-        cmd += [f"--{name}", value]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-                            env={**os.environ, **env}, start_new_session=True)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"{url}/_stcore/health did not answer ok within {timeout:.0f} s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def proc_status(pid: int, field_name: str) -> int | None:
     """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM), in bytes."""
     try:
@@ -410,24 +367,24 @@ def main(argv=None) -> int:
             base_url = args.url.rstrip("/")
             check_loopback(base_url)
             pids = args.server_pid
-            wait_healthy(base_url, None, timeout=30)
+            devserver.wait_healthy(base_url, None, timeout=30)
         else:
-            port = free_port()
+            port = devserver.free_port()
             env = {"PYTHONUNBUFFERED": "1"}
             if args.torch_threads:
                 env["RLEAKY_VIZ_TORCH_THREADS"] = str(args.torch_threads)
             log = Path(os.environ.get("TMPDIR", "/tmp")) / f"rleaky-viz-load-{port}.log"
-            proc = start_server(port, env, log, args.option)
+            proc = devserver.start(port, log, env, args.option)
             base_url = f"http://127.0.0.1:{port}"
             pids = [proc.pid]
-            wait_healthy(base_url, proc)
+            devserver.wait_healthy(base_url, proc, log_path=log)
             print(f"server pid {proc.pid} on {base_url} (log {log})", file=sys.stderr)
         if not args.warm_only:
             print(f"{args.sessions} sessions for {args.seconds:g} s on {base_url} ...", file=sys.stderr)
         result = asyncio.run(drive(args, base_url, pids))
     finally:
         if proc is not None:
-            stop_server(proc)
+            devserver.stop(proc)
     if args.warm_only:
         print(f"warmed up: {', '.join(dict.fromkeys(args.pages.split(',')))}")
         return 0

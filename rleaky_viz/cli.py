@@ -63,11 +63,10 @@ def _cmd_app(args) -> int:
         root = Path(rleaky_viz.__file__).resolve().parent.parent
         raise CliError(f"cannot find app.py in {root}: the app runs from a source checkout "
                        "(git clone, then pip install -e .), not from an installed wheel")
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
-    if args.host:
-        command += ["--server.address", args.host]
-    if args.theme:
-        command += ["--theme.base", args.theme]
+    from .devserver import app_command
+
+    command = app_command(args.port, args.host, [f"theme.base={args.theme}"] if args.theme else (),
+                          app=app)
     print(f"{PROG}: serving {app.name} on http://{args.host or 'localhost'}:{args.port} "
           "(Ctrl+C stops)", file=sys.stderr)
     sys.stderr.flush()

@@ -4,11 +4,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +13,7 @@ import pytest
 import torch
 
 from rleaky_viz import PRESETS, SimConfig, simulate
+from rleaky_viz import devserver
 from rleaky_viz.cli import Progress, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,27 +305,13 @@ def test_main_in_process_returns_exit_codes(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- app, installed script
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_app_command_serves_the_app(tmp_path):
-    port = _free_port()
+    port = devserver.free_port()
     proc = subprocess.Popen([sys.executable, "-m", "rleaky_viz.cli", "app", "--port", str(port),
                              "--host", "127.0.0.1"], cwd=tmp_path, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, body = time.time() + 90, ""
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    body = r.read().decode()
-                    break
-            except OSError:
-                time.sleep(0.5)
-        assert body == "ok", proc.stdout.read() if proc.poll() is not None else "no answer"
+        devserver.wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=90)  # raises unless "ok"
     finally:
         proc.terminate()
         try:

@@ -10,15 +10,11 @@ and fail under ``CI=true``, so CI can never pass without running them.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from rleaky_viz import devserver
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("RLEAKY_VIZ_CHROMIUM", "/usr/bin/chromium")
@@ -39,65 +35,18 @@ def _unavailable(reason: str):
     pytest.skip(f"real-browser tests skipped: {reason} (they fail instead under CI=true)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, log_path: Path, env: dict | None = None,
-                 extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
-    """``streamlit run app.py`` on 127.0.0.1:``port`` in its own process group."""
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--server.address", "127.0.0.1",
-           "--server.port", str(port), *extra_args]
-    log = open(log_path, "wb")
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                            start_new_session=True)
-
-
-def wait_healthy(proc: subprocess.Popen, url: str, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app server exited ({proc.returncode}):\n"
-                               + log_path.read_text(errors="replace")[-3000:])
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"the app server did not answer /_stcore/health within {timeout:.0f} s:\n"
-                       + log_path.read_text(errors="replace")[-3000:])
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory):
     """Base URL of a live app (``streamlit run app.py``) on a free loopback port."""
-    port = free_port()
+    port = devserver.free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    proc = start_server(port, log_path, env={"RLEAKY_VIZ_FAULT": f"seed={FAULT_SEED}"})
+    proc = devserver.start(port, log_path, env={"RLEAKY_VIZ_FAULT": f"seed={FAULT_SEED}"})
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(proc, url, log_path, SERVER_START_S)
+        devserver.wait_healthy(url, proc, SERVER_START_S, log_path)
         yield url
     finally:
-        stop_server(proc)
+        devserver.stop(proc)
 
 
 @pytest.fixture(scope="session")
