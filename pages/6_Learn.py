@@ -5,8 +5,8 @@ from rleaky_viz import simulate
 from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raster_figure
 from rleaky_viz.learn import train
 from rleaky_viz.presets import PAGES
-from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, run_or_stop, setup_page,
-                           sidebar)
+from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, run_or_stop, run_simulation,
+                           setup_page, sidebar)
 
 PAGE = PAGES["learn"]
 setup_page("Learn", "🎯")
@@ -79,15 +79,20 @@ st.plotly_chart(loss_curve_figure(result.losses), key="learn_loss", width="stret
 st.plotly_chart(param_trajectory_figure(result.params), key="learn_params", width="stretch")
 
 trained_cfg = saved_settings[0]
-before = simulate(trained_cfg)
-after = simulate(trained_cfg, state_dict=result.state_dict) if result.state_dict else before
+before = run_simulation(trained_cfg)  # cached, like every page's runs
+# the trained network's run is computed once per training result, not on every rerun
+kept = st.session_state.get("_learn_after_run")
+if kept is None or kept[0] is not result:
+    after = simulate(trained_cfg, state_dict=result.state_dict) if result.state_dict else before
+    st.session_state["_learn_after_run"] = (result, after)
+after = st.session_state["_learn_after_run"][1]
 left, right = st.columns(2)
 left.plotly_chart(raster_figure(before), key="learn_before", width="stretch")
 left.caption(f"Before: {int(before.spk.sum())} spikes")
 right.plotly_chart(raster_figure(after), key="learn_after", width="stretch")
 right.caption(f"After: {int(after.spk.sum())} spikes")
 if saved_settings[1] == "spike_train":
-    st.plotly_chart(raster_figure(simulate(trained_cfg.replace(**dict(saved_settings[3])))),
-                    key="learn_teacher", width="stretch")
+    teacher_run = run_simulation(trained_cfg.replace(**dict(saved_settings[3])))
+    st.plotly_chart(raster_figure(teacher_run), key="learn_teacher", width="stretch")
     st.caption("The teacher's spikes (the target).")
 st.markdown(f"Link to this configuration: `{PAGE.url(cfg)}`")
