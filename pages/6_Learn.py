@@ -3,10 +3,10 @@ import streamlit as st
 
 from rleaky_viz import simulate
 from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raster_figure
-from rleaky_viz.learn import train
 from rleaky_viz.presets import PAGES
 from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, run_or_stop, run_simulation,
                            setup_page, sidebar)
+from rleaky_viz.ui.runner import run_training
 
 PAGE = PAGES["learn"]
 setup_page("Learn", "🎯")
@@ -52,8 +52,9 @@ if start:
             chart.plotly_chart(loss_curve_figure(result.losses), key=f"learn_live_{epoch}")
         return True
 
-    result = run_or_stop(lambda: train(cfg, target, teacher=teacher, target_rate=rate,
-                                       epochs=int(epochs), lr=float(lr), on_epoch=on_epoch),
+    result = run_or_stop(lambda: run_training(cfg, target=target, teacher=teacher,
+                                              target_rate=rate, epochs=int(epochs), lr=float(lr),
+                                              on_epoch=on_epoch),
                          PAGE.url(cfg), expected=(ValueError,))
     st.session_state["learn_result"] = (settings, result)
     progress.empty()

@@ -5,10 +5,11 @@ from rleaky_viz.config import STIMULI
 from rleaky_viz.figures import fi_curve_figure, regime_map_figure, sweep_map_figure
 from rleaky_viz.figures.sweeps import SWEEP_LABELS
 from rleaky_viz.presets import PAGES
-from rleaky_viz.sweeps import (REGIME_RULES, REGIMES, SWEEPABLE, point_config, sweep,
+from rleaky_viz.sweeps import (REGIME_RULES, REGIMES, SWEEPABLE, point_config,
                                sweep_elements, value_range)
 from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, apply_config, run_or_stop,
                            setup_page, sidebar)
+from rleaky_viz.ui.runner import run_sweep as checked_sweep
 
 PAGE = PAGES["sweeps"]
 # Each axis: the slider's bounds, its starting range and step.
@@ -43,7 +44,7 @@ def run_sweep(cfg, grid):
             raise ValueError("this sweep would compute over 2 billion neuron-steps: lower the "
                              "resolution, the time steps or the neurons")
         bar = st.empty()
-        memo[key] = sweep(cfg, grid, progress=lambda f, text: bar.progress(f, text=text))
+        memo[key] = checked_sweep(cfg, grid, progress=lambda f, text: bar.progress(f, text=text))
         bar.empty()
         while len(memo) > 6:
             memo.pop(next(iter(memo)))

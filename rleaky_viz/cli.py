@@ -32,9 +32,8 @@ from typing import Callable, Optional, Sequence, TextIO
 __all__ = ["main", "build_parser", "CliError", "config_from_args", "FIGURE_KINDS", "find_app"]
 
 PROG = "rleaky-viz"
-# Refuse runs whose recordings (nine float32 tensors of (T, batch, neurons)) exceed this,
-# as the app does (its server budget, RLEAKY_VIZ_MEMORY_MB, is also 1024); the table
-# written from them takes about twice as much again.
+# Refuse runs whose memory (the run and the file written from it, estimated by
+# service.estimate_bytes) exceeds this, as the app does with RLEAKY_VIZ_MEMORY_MB.
 DEFAULT_MAX_MB = 1024
 _ROWS_WORTH_A_NOTE = 200_000
 # Progress shows once a run has gone on this long (seconds); RLEAKY_VIZ_PROGRESS_AFTER=0
@@ -111,13 +110,12 @@ def config_from_args(args):
     from .presets import PRESETS
 
     if getattr(args, "config", None):
+        from .service import MAX_CONFIG_BYTES
+
         path = Path(args.config)
+        data = _read(args.config, "--config", MAX_CONFIG_BYTES)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise CliError(f"--config: cannot read {str(path)!r}: {e.strerror or e}") from None
-        try:
-            base = SimConfig.from_json(text)
+            base = SimConfig.from_json(data)
         except ValueError as e:
             raise CliError(f"--config {path.name}: {e}") from None
     elif getattr(args, "preset", None):
@@ -143,13 +141,13 @@ def _check_out(path: str, suffixes: Sequence[str]) -> Path:
     return out
 
 
-def _check_budget(cfg, max_mb: float) -> None:
-    need = 9 * 4 * cfg.num_steps * cfg.batch_size * cfg.neuron_count
-    if need > max_mb * 2**20:
-        raise CliError(f"this run would record about {need / 2**20:,.0f} MB "
-                       f"({cfg.num_steps:,} steps x {cfg.batch_size} samples x {cfg.neuron_count:,} "
-                       f"neurons), over --max-mb {max_mb:g}: raise --max-mb or lower num_steps, "
-                       "batch_size or the neurons")
+def _check_budget(cfg, max_mb: float, export: str) -> None:
+    from .service import MemoryBudgetError, check_budget
+
+    try:
+        check_budget(cfg, "run", exports=(export,), budget=int(max_mb * 2**20))
+    except MemoryBudgetError as e:
+        raise CliError(f"{e} (or raise --max-mb {max_mb:g})") from None
 
 
 def _write(out: Path, data) -> None:
@@ -219,63 +217,57 @@ class Progress:
                 self.stream.flush()
 
 
-def _read(path: str, option: str) -> bytes:
+def _read(path: str, option: str, limit: int) -> bytes:
+    from .service import UploadError, read_bounded
+
     try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise CliError(f"{option}: cannot read {path!r}: {e.strerror or e}") from None
+        return read_bounded(path, limit, option)
+    except UploadError as e:
+        raise CliError(str(e)) from None
 
 
 def _uploads(cfg, args):
-    """The input CSV and state dict a config may need, read and checked as the app does."""
-    from .stimulus import parse_csv
+    """The input CSV and state dict a config may need: read bounded, checked as the app does."""
+    from .service import MAX_STATE_DICT_BYTES, StimulusError, prepare_uploads
+    from .simulate import StateDictError
+    from .stimulus import MAX_CSV_BYTES
 
-    upload = state = None
+    csv = pt = None
     if cfg.stimulus == "csv":
         if not args.input_csv:
             raise CliError("stimulus=csv needs --input-csv FILE (one column, or one per neuron)")
-        try:
-            upload = parse_csv(_read(args.input_csv, "--input-csv"), cfg.neuron_count,
-                               name=Path(args.input_csv).name)
-        except ValueError as e:
-            raise CliError(f"--input-csv: {e}") from None
+        csv = _read(args.input_csv, "--input-csv", MAX_CSV_BYTES)
     elif args.input_csv:
         raise CliError("--input-csv is used only with --set stimulus=csv")
     if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
         if not args.state_dict:
             raise CliError("weight_init=state_dict needs --state-dict FILE.pt (an snnTorch RLeaky "
                            "state dict)")
-        import io
-
-        import torch
-
-        try:  # weights_only: a state dict holds tensors; nothing in the file is run
-            state = torch.load(io.BytesIO(_read(args.state_dict, "--state-dict")),
-                               map_location="cpu", weights_only=True)
-        except CliError:
-            raise
-        except Exception as e:
-            raise CliError(f"--state-dict: not a PyTorch state dict that loads with "
-                           f"weights_only=True ({type(e).__name__})") from None
+        pt = _read(args.state_dict, "--state-dict", MAX_STATE_DICT_BYTES)
     elif args.state_dict:
         raise CliError("--state-dict is used only with --set recurrence=linear weight_init=state_dict")
-    return upload, state
+    try:
+        prepare_uploads(cfg, csv, pt)  # refuse a bad file before anything runs
+    except StimulusError as e:
+        raise CliError(f"--input-csv: {e}") from None
+    except StateDictError as e:
+        raise CliError(f"--state-dict: {e}") from None
+    return csv, pt
 
 
-def _run(cfg, args):
-    from .simulate import simulate
-    from .stimulus import StimulusError
+def _run(cfg, args, export: str):
+    from . import service
 
-    _check_budget(cfg, args.max_mb)
-    upload, state = _uploads(cfg, args)
+    _check_budget(cfg, args.max_mb, export)
+    csv, pt = _uploads(cfg, args)
     shape = " x ".join(str(n) for n in cfg.neuron_shape)
     label = f"simulating {shape} neuron{'s' if cfg.neuron_count > 1 else ''}"
     try:
-        trace = simulate(cfg, upload=upload, state_dict=state,
-                         progress=Progress(label, enabled=not args.quiet))
-    except StimulusError as e:  # a bad expression or CSV: name the stimulus it belongs to
+        trace = service.run(cfg, csv, pt, progress=Progress(label, enabled=not args.quiet),
+                            exports=(export,), budget=int(args.max_mb * 2**20))
+    except service.StimulusError as e:  # a bad expression or CSV: name the stimulus it belongs to
         raise CliError(f"stimulus={cfg.stimulus}: {e}") from None
-    except ValueError as e:  # a state dict of the wrong shape
+    except service.USER_ERRORS as e:  # a state dict of the wrong shape, a run over budget
         raise CliError(str(e)) from None
     for notice in trace.notices:
         print(f"{PROG}: note: {notice}", file=sys.stderr)
@@ -287,11 +279,12 @@ def _cmd_simulate(args) -> int:
 
     out = _check_out(args.out, (".csv", ".parquet"))
     cfg = config_from_args(args)
-    trace = _run(cfg, args)
+    export = "parquet" if out.suffix.lower() == ".parquet" else "csv"
+    trace = _run(cfg, args, export)
     rows = trace.num_steps * trace.spk[0].numel()
     if rows >= _ROWS_WORTH_A_NOTE and not args.quiet:  # a second or more of pandas work
         print(f"{PROG}: writing {out.name} ({rows:,} rows)…", file=sys.stderr, flush=True)
-    data = trace_parquet(trace) if out.suffix.lower() == ".parquet" else trace_csv(trace)
+    data = trace_parquet(trace) if export == "parquet" else trace_csv(trace)
     _write(out, data)
     if not args.quiet:
         print(f"{PROG}: wrote {out} ({rows:,} rows, "
@@ -359,7 +352,7 @@ def _cmd_figure(args) -> int:
     out = _check_out(args.out, (".html",))
     cfg = config_from_args(args)
     kind = _auto_kind(cfg) if args.kind == "auto" else args.kind
-    trace = _run(cfg, args)
+    trace = _run(cfg, args, "html")
     try:
         fig = _figure_kinds()[kind][1](trace, args)
     except ValueError as e:
@@ -435,7 +428,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="snnTorch RLeaky state dict (.pt) for weight_init=state_dict; "
                         "loaded with weights_only=True")
     p.add_argument("--max-mb", type=_positive, default=DEFAULT_MAX_MB,
-                   help=f"refuse runs whose recordings need more memory (default {DEFAULT_MAX_MB} MB)")
+                   help=f"refuse runs (with the file they write) that need more memory "
+                        f"(default {DEFAULT_MAX_MB} MB)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
 
 

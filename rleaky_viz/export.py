@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import pprint
 import textwrap
 
 import numpy as np
@@ -95,9 +96,12 @@ def snntorch_code(trace: Trace) -> str:
         gain = ("# snnTorch's RLeaky has no graded_spikes_factor argument; set its buffer\n"
                 f"layer.graded_spikes_factor = torch.tensor({cfg.graded_spikes_factor!r})\n")
     arg_text = ",\n    ".join(args)
+    # User text (an expression, say) reaches the script only inside this literal,
+    # written by repr(): never in the docstring, a comment or code of its own.
+    config_literal = pprint.pformat(cfg.to_query(), width=88, sort_dicts=False)
     return f'''"""Reproduces an rleaky-viz run with snnTorch 1.0.0.
 
-Config: {cfg.to_query()}
+CONFIG below holds the settings that differ from rleaky-viz's defaults.
 Run: python this_file.py [out.npz]   (saves spk and mem of shape {tuple(trace.spk.shape)})
 """
 import base64
@@ -108,6 +112,8 @@ import torch
 import snntorch as snn
 from snntorch import surrogate
 from snntorch.functional import quant
+
+CONFIG = {config_literal}
 
 
 def decode(text, shape):

@@ -107,11 +107,28 @@ def build_neuron(cfg: SimConfig, state_dict: Optional[Mapping[str, torch.Tensor]
     return neuron
 
 
+# What an uploaded tensor may hold: the dtypes a state dict of floats comes in.
+STATE_DICT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Uploaded weights beyond this are refused (typed ones stay within |gain| <= 20 of the
+# default init): inside it a run of up to 10,000 steps keeps finite membranes.
+MAX_UPLOADED_WEIGHT = 1_000.0
+
+
+def _scalar_bounds(key: str):
+    from .config import field_spec
+
+    spec = field_spec(key)
+    return spec["lo"], spec["hi"]
+
+
 def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Load an snnTorch RLeaky's recurrent weights (and beta/threshold if present), checking shapes.
+    """Load an snnTorch RLeaky's recurrent weights (and beta/threshold/V if present), checked.
 
     Only ``recurrent.weight``, ``recurrent.bias``, ``beta``, ``threshold`` and
-    ``V`` are taken; anything else in the file is reported, not loaded.
+    ``V`` are taken; anything else in the file is left alone.  Every value is
+    checked as the run will use it (float32): dense floats of the layer's
+    shape, finite after the cast; β, θ and V within ``SimConfig``'s bounds
+    (one value, or one per neuron), weights within ±MAX_UPLOADED_WEIGHT.
     """
     if not isinstance(state_dict, Mapping):
         raise StateDictError("the file does not hold a state dict (a mapping of names to tensors)")
@@ -121,19 +138,39 @@ def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor])
     if missing:
         raise StateDictError(f"the state dict has no {', '.join(missing)}: it must come from an "
                              f"RLeaky with linear_features={neuron.linear_features}")
+    n = neuron.linear_features
     new = {}
     for key in ("recurrent.weight", "recurrent.bias", "beta", "threshold", "V"):
         if key not in state_dict or key not in expected:
             continue
         value = state_dict[key]
+        where = f"state dict '{key}'"
         if not isinstance(value, torch.Tensor):
-            raise StateDictError(f"'{key}' is not a tensor")
-        if not value.is_floating_point() or not torch.isfinite(value).all():
-            raise StateDictError(f"'{key}' must hold finite floating-point numbers")
-        if key.startswith("recurrent.") and value.shape != expected[key].shape:
-            raise StateDictError(f"'{key}' has shape {tuple(value.shape)}; this layer needs "
-                                 f"{tuple(expected[key].shape)} (num_neurons = {neuron.linear_features})")
-        new[key] = value.to(expected[key].dtype)
+            raise StateDictError(f"{where} is not a tensor")
+        if value.layout != torch.strided or value.device.type != "cpu":
+            raise StateDictError(f"{where} must be a dense tensor with its values saved")
+        if value.dtype not in STATE_DICT_DTYPES:
+            raise StateDictError(f"{where} must hold floating-point numbers (float16, bfloat16, "
+                                 f"float32 or float64); it has {str(value.dtype).replace('torch.', '')}")
+        if key.startswith("recurrent."):
+            if value.shape != expected[key].shape:
+                raise StateDictError(f"{where} has shape {tuple(value.shape)}; this layer needs "
+                                     f"{tuple(expected[key].shape)} (num_neurons = {n})")
+        elif tuple(value.shape) not in ((), (1,), (n,)):
+            raise StateDictError(f"{where} has shape {tuple(value.shape)}; allowed: one value "
+                                 f"(shape () or (1,)) or one per neuron ({n},)")
+        cast = value.detach().to(torch.float32)
+        if not bool(torch.isfinite(cast).all()):
+            raise StateDictError(f"{where} must hold finite numbers (in float32, as the run "
+                                 "uses them)")
+        if key.startswith("recurrent."):
+            lo, hi = -MAX_UPLOADED_WEIGHT, MAX_UPLOADED_WEIGHT
+        else:
+            lo, hi = _scalar_bounds(key)
+        if cast.numel() and (float(cast.min()) < lo or float(cast.max()) > hi):
+            raise StateDictError(f"{where} must lie between {lo:g} and {hi:g} (as the controls "
+                                 f"allow); it reaches {float(cast.abs().max()):.4g}")
+        new[key] = cast.to(expected[key].dtype)
     with torch.no_grad():
         for key, value in new.items():
             if key.startswith("recurrent."):

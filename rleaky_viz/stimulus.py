@@ -26,7 +26,7 @@ from simpleeval import SimpleEval
 from .config import SimConfig
 
 __all__ = ["StimulusError", "make_input", "evaluate_expression", "parse_csv", "EXPRESSION_HELP",
-           "MAX_EXPRESSION_LENGTH", "MAX_CSV_BYTES"]
+           "MAX_EXPRESSION_LENGTH", "MAX_CSV_BYTES", "MAX_CURRENT"]
 
 MAX_EXPRESSION_LENGTH = 200
 MAX_EXPRESSION_DEPTH = 12
@@ -34,6 +34,10 @@ MAX_EXPONENT = 16
 MAX_CSV_BYTES = 2_000_000
 MAX_CSV_ROWS = 10_000
 MAX_CSV_COLUMNS = 1_000
+# Input currents from an expression or a CSV must stay within this (typed stimuli
+# stay within ±30): checked in float32, the dtype of the run, so that nothing that
+# is finite here becomes infinite there, and membranes stay finite for 10,000 steps.
+MAX_CURRENT = 10_000.0
 
 
 class StimulusError(ValueError):
@@ -75,7 +79,8 @@ _ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Call,
 EXPRESSION_HELP = (
     "Use t (step 0..T-1), n (neuron index 0..N-1), numbers, + - * / % **, comparisons "
     "(they give 1 or 0), pi, e and the functions " + ", ".join(sorted(_FUNCTIONS)) + ". "
-    f"At most {MAX_EXPRESSION_LENGTH} characters; exponents within ±{MAX_EXPONENT}."
+    f"At most {MAX_EXPRESSION_LENGTH} characters; exponents within ±{MAX_EXPONENT}; values "
+    f"within ±{MAX_CURRENT:g}."
 )
 
 
@@ -140,6 +145,11 @@ def evaluate_expression(text: str, num_steps: int, num_neurons: int = 1) -> np.n
         bad = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise StimulusError(f"expression is not finite at t = {bad} (division by zero, log of a "
                             "negative number or an overflow?)")
+    too_big = np.abs(value) > MAX_CURRENT
+    if too_big.any():
+        bad = int(np.flatnonzero(too_big.any(axis=1))[0])
+        raise StimulusError(f"expression reaches {float(np.abs(value[bad]).max()):.3g} at t = {bad}; "
+                            f"input currents must stay within ±{MAX_CURRENT:g}")
     return np.ascontiguousarray(value)
 
 
@@ -188,6 +198,10 @@ def parse_csv(data: bytes, num_neurons: int, name: str = "upload") -> np.ndarray
         i, j = np.argwhere(~np.isfinite(values))[0]
         raise StimulusError(f"{name}: row {i + 1}, column {j + 1} is NaN or infinite; "
                             "only finite numbers are allowed")
+    if (np.abs(values) > MAX_CURRENT).any():  # includes what float32 would turn into inf
+        i, j = np.argwhere(np.abs(values) > MAX_CURRENT)[0]
+        raise StimulusError(f"{name}: row {i + 1}, column {j + 1} is {values[i, j]:.3g}; input "
+                            f"currents must lie within ±{MAX_CURRENT:g}")
     if width not in (1, num_neurons):
         raise StimulusError(f"{name} has {width} columns: give one column (the same current "
                             f"for every neuron) or {num_neurons} (one per neuron)")
@@ -246,4 +260,7 @@ def make_input(cfg: SimConfig, upload: np.ndarray | None = None) -> torch.Tensor
     current += cfg.offset
     if cfg.noise_std > 0:  # "noise" is amplitude plus this; any other shape can add it too
         current += rng.normal(0.0, cfg.noise_std, size=current.shape)
-    return torch.from_numpy(current.astype(np.float32)).reshape(T, B, *shape)
+    current = current.astype(np.float32)
+    if not np.isfinite(current).all():  # a last guard: every source above is bounded
+        raise StimulusError("the input current is not finite in float32")
+    return torch.from_numpy(current).reshape(T, B, *shape)

@@ -115,12 +115,12 @@ def test_the_link_reproduces_the_failing_config_and_other_pages_work(monkeypatch
 
 def test_an_unexpected_exception_in_the_simulation_itself_is_contained(monkeypatch):
     """Not the hook: the real ``simulate`` raising, as a bug in the core would."""
-    import rleaky_viz.ui.runner as runner
+    import rleaky_viz.service as service
 
     def broken(cfg, **kwargs):
         raise ZeroDivisionError("a bug deep in the core")
 
-    monkeypatch.setattr(runner, "simulate", broken)
+    monkeypatch.setattr(service, "simulate", broken)
     at = app("pages/2_Population.py", {"seed": "31337"})  # a config no other test caches
     assert not at.exception
     panel = [e.value for e in at.error if "Something went wrong" in e.value]

@@ -13,6 +13,7 @@ import torch
 from ..config import SimConfig
 from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_parquet
 from ..explain import odd_corners
+from ..budget import MemoryBudgetError, check_budget
 from ..simulate import Trace
 from .classroom import apply_presentation
 from .runner import USER_ERRORS
@@ -77,25 +78,42 @@ def error_panel(error: BaseException, link: str, expected: bool = False) -> None
         st.code("".join(traceback.format_exception_only(type(error), error)), language="text")
 
 
+def _export_refusal(trace: Trace, export: str) -> Optional[str]:
+    """Why an export of ``trace`` would not fit the memory budget, or None if it fits."""
+    try:
+        check_budget(trace.config, "run", exports=(export,))
+    except MemoryBudgetError as e:
+        return (f"Too large to export here: {e}. The command line writes it with a budget of "
+                "your own: rleaky-viz simulate --max-mb ...")
+    return None
+
+
 def export_panel(trace: Trace, fig: Optional[go.Figure], name: str) -> None:
-    """Download buttons: traces (CSV, Parquet), config (JSON), figure (HTML), snnTorch code."""
+    """Download buttons: traces (CSV, Parquet), config (JSON), figure (HTML), snnTorch code.
+
+    Each is made only when clicked, and offered only when the run plus that
+    export fits the server's memory budget (otherwise the button is off and
+    says why).
+    """
     cols = st.columns(5)
-    cols[0].download_button("Traces CSV", data=lambda: trace_csv(trace),
-                            file_name=f"{name}.csv", mime="text/csv", key=f"{name}_csv",
-                            on_click="ignore")
-    cols[1].download_button("Traces Parquet", data=lambda: trace_parquet(trace),
-                            file_name=f"{name}.parquet", mime="application/octet-stream",
-                            key=f"{name}_parquet", on_click="ignore")
-    cols[2].download_button("Config JSON", data=config_json(trace.config),
-                            file_name=f"{name}.json", mime="application/json",
-                            key=f"{name}_json", on_click="ignore")
-    if fig is not None:
-        cols[3].download_button("Figure HTML", data=lambda: figure_html(fig),
-                                file_name=f"{name}.html", mime="text/html",
-                                key=f"{name}_html", on_click="ignore")
-    cols[4].download_button("snnTorch code", data=lambda: snntorch_code(trace),
-                            file_name=f"{name}_snntorch.py", mime="text/x-python",
-                            key=f"{name}_code", on_click="ignore")
+    buttons = [
+        (cols[0], "Traces CSV", "csv", lambda: trace_csv(trace), f"{name}.csv", "text/csv"),
+        (cols[1], "Traces Parquet", "parquet", lambda: trace_parquet(trace), f"{name}.parquet",
+         "application/octet-stream"),
+        (cols[2], "Config JSON", "json", config_json(trace.config), f"{name}.json",
+         "application/json"),
+        (cols[3], "Figure HTML", "html", (lambda: figure_html(fig)) if fig is not None else None,
+         f"{name}.html", "text/html"),
+        (cols[4], "snnTorch code", "code", lambda: snntorch_code(trace), f"{name}_snntorch.py",
+         "text/x-python"),
+    ]
+    for col, label, export, data, file_name, mime in buttons:
+        if data is None:
+            continue
+        refusal = _export_refusal(trace, export)
+        col.download_button(label, data=b"" if refusal else data, file_name=file_name, mime=mime,
+                            key=f"{name}_{export}",
+                            on_click="ignore", disabled=refusal is not None, help=refusal)
 
 
 def run_or_stop(run: Callable[[], T], link: str, expected: tuple = USER_ERRORS) -> T:

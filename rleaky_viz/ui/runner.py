@@ -1,41 +1,37 @@
-"""Cached simulation runs for the pages.
+"""Cached runs for the pages: thin wrappers around :mod:`rleaky_viz.service`.
 
-``run_simulation`` is keyed on the config (a frozen dataclass of plain
-values) and the bytes of any upload, bounded in entries, so moving a slider
-back to where it was costs nothing.
+Runs and gradient flows are kept in the service's :class:`ResultCache`, shared
+by every session and bounded in bytes (``RLEAKY_VIZ_CACHE_MB``), not in
+entries: a dozen worst-case links cannot pin a dozen budgets' worth of
+memory.  Keys are the config (a frozen dataclass of plain values) and the
+digests of any uploads, so moving a slider back to where it was costs nothing.
 """
 from __future__ import annotations
 
-import io
 import logging
-import time
 import os
+import time
 from typing import Optional
 
 import numpy as np
 import streamlit as st
-import torch
 
+from .. import service
 from ..config import SimConfig
-from ..flows import FlowResult, LossError, gradient_flow, gradient_vs_distance
-from ..simulate import StateDictError, Trace, build_neuron, simulate
-from ..stimulus import StimulusError, parse_csv
+from ..flows import FlowResult, LossError, gradient_vs_distance
+from ..service import (MAX_STATE_DICT_BYTES, MEMORY_BUDGET_BYTES, MemoryBudgetError,
+                       estimate_bytes, load_state_dict_bytes)
+from ..simulate import Trace, build_neuron
 
-__all__ = ["run_simulation", "run_gradient_flow", "run_gradient_distance", "estimate_bytes", "load_state_dict_bytes", "MemoryBudgetError",
-           "MEMORY_BUDGET_BYTES", "PlantedFault", "FAULT_ENV"]
+__all__ = ["run_simulation", "run_gradient_flow", "run_gradient_distance", "estimate_bytes",
+           "load_state_dict_bytes", "MemoryBudgetError", "MEMORY_BUDGET_BYTES",
+           "MAX_STATE_DICT_BYTES", "PlantedFault", "FAULT_ENV", "USER_ERRORS",
+           "recurrent_eigenvalues", "RESULTS", "run_training", "run_sweep"]
 
-# Refuse runs whose recorded tensors would exceed this (bytes); set RLEAKY_VIZ_MEMORY_MB to change.
 _log = logging.getLogger("rleaky_viz.runs")
 if os.environ.get("RLEAKY_VIZ_LOG_RUNS") and not _log.handlers:  # set by the benchmarks
     _log.addHandler(logging.StreamHandler())
     _log.setLevel(logging.INFO)
-MEMORY_BUDGET_BYTES = int(float(os.environ.get("RLEAKY_VIZ_MEMORY_MB", "1024")) * 2**20)
-MAX_STATE_DICT_BYTES = 20 * 2**20
-
-
-class MemoryBudgetError(ValueError):
-    """A configuration that would need more memory than the server allows."""
-
 
 # Fault injection for tests: RLEAKY_VIZ_FAULT=1 makes every run raise
 # PlantedFault; RLEAKY_VIZ_FAULT=<field>=<value> (e.g. seed=424242) only the
@@ -59,87 +55,81 @@ def _planted_fault(cfg: SimConfig) -> None:
     raise PlantedFault(f"a fault planted for testing ({FAULT_ENV}={spec})")
 
 
-def estimate_bytes(cfg: SimConfig) -> int:
-    """Memory of a run's recorded tensors: nine float32 tensors of (T, batch, neurons)."""
-    return 9 * 4 * cfg.num_steps * cfg.batch_size * cfg.neuron_count
-
-
-def load_state_dict_bytes(data: bytes) -> dict:
-    """An uploaded ``.pt`` state dict, loaded with ``weights_only=True`` (no code runs)."""
-    if len(data) > MAX_STATE_DICT_BYTES:
-        raise StateDictError(f"the file is {len(data) / 2**20:.1f} MB; at most "
-                             f"{MAX_STATE_DICT_BYTES // 2**20} MB are allowed")
-    try:
-        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # not a torch file, or one holding more than tensors
-        raise StateDictError(f"the file is not a PyTorch state dict that can be loaded safely "
-                             f"({type(e).__name__})") from None
-    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-        raise StateDictError("the file does not hold a state dict (names mapped to tensors)")
-    return obj
-
-
-def _uploads(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]):
-    upload = parse_csv(csv_bytes, cfg.neuron_count) if (cfg.stimulus == "csv" and csv_bytes) else None
-    state = load_state_dict_bytes(pt_bytes) if (cfg.weight_init == "state_dict" and pt_bytes) else None
-    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear" and state is None:
-        raise StateDictError("choose a .pt file holding an snnTorch RLeaky state dict to upload")
-    return upload, state
-
-
-# A resource cache, not a data cache: a data cache pickles the trace on the
-# way in and copies it on every read, which for a 1,000 x 10,000 run is
-# hundreds of megabytes each way. Pages only read traces, never change them.
-@st.cache_resource(max_entries=12, show_spinner="Simulating…")
-def _cached_run(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]) -> Trace:
-    upload, state = _uploads(cfg, csv_bytes, pt_bytes)
-    start = time.perf_counter()
-    trace = simulate(cfg, upload=upload, state_dict=state)
-    # benchmarks/bench_raster.py reads this line to know when the run ended
-    _log.info("run finished at %.3f after %.3f s (%d neurons x %d steps)", time.time(),
-              time.perf_counter() - start, cfg.neuron_count, cfg.num_steps)
-    return trace
-
-
-@st.cache_data(max_entries=12, show_spinner="Computing gradients…")
-def _cached_flow(cfg: SimConfig, csv_bytes: Optional[bytes], pt_bytes: Optional[bytes]) -> FlowResult:
-    upload, state = _uploads(cfg, csv_bytes, pt_bytes)
-    return gradient_flow(cfg, upload=upload, state_dict=state)
-
-
-@st.cache_data(max_entries=12, show_spinner="Sweeping…")
-def run_gradient_distance(cfg: SimConfig, parameter: str, values: tuple) -> dict:
-    """``flows.gradient_vs_distance`` (cached; ``values`` a tuple so it can be a key)."""
-    _check_budget(cfg, factor=3.0)
-    return gradient_vs_distance(cfg, parameter, values)
-
-
-def _check_budget(cfg: SimConfig, factor: float = 1.0) -> None:
-    need = estimate_bytes(cfg) * factor
-    if need > MEMORY_BUDGET_BYTES:
-        raise MemoryBudgetError(
-            f"this run would need about {need / 2**20:.0f} MB for its recordings, over the "
-            f"server's budget of {MEMORY_BUDGET_BYTES / 2**20:.0f} MB: reduce time steps, batch "
-            "size or neurons")
+# One cache for the whole process (every session shares it; nothing in it is mutated).
+RESULTS = service.ResultCache(service.CACHE_BYTES)
 
 
 def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                    pt_bytes: Optional[bytes] = None) -> Trace:
-    """Simulate ``cfg`` (cached). Raises StimulusError, StateDictError or MemoryBudgetError."""
-    _check_budget(cfg)
+    """Simulate ``cfg`` (cached). Raises one of ``USER_ERRORS`` for what the user can fix."""
+    service.check_budget(cfg, "run")
     _planted_fault(cfg)
-    return _cached_run(cfg, csv_bytes, pt_bytes)
+
+    def compute() -> Trace:
+        start = time.perf_counter()
+        trace = service.run(cfg, csv_bytes, pt_bytes)
+        # benchmarks/bench_raster.py reads this line to know when the run ended
+        _log.info("run finished at %.3f after %.3f s (%d neurons x %d steps)", time.time(),
+                  time.perf_counter() - start, cfg.neuron_count, cfg.num_steps)
+        return trace
+
+    key = ("run", cfg, service.digest(csv_bytes), service.digest(pt_bytes))
+    if RESULTS.holds(key):
+        return RESULTS.get_or_compute(key, compute)
+    with st.spinner("Simulating…"):
+        return RESULTS.get_or_compute(key, compute)
 
 
 def run_gradient_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                       pt_bytes: Optional[bytes] = None) -> FlowResult:
     """``flows.gradient_flow`` for ``cfg`` with its own loss settings (cached)."""
-    _check_budget(cfg, factor=3.0)  # the autograd graph keeps every step's tensors
+    service.check_budget(cfg, "flow")
     _planted_fault(cfg)
-    return _cached_flow(cfg, csv_bytes, pt_bytes)
+    key = ("flow", cfg, service.digest(csv_bytes), service.digest(pt_bytes))
+    compute = lambda: service.run_flow(cfg, csv_bytes, pt_bytes)  # noqa: E731
+    if RESULTS.holds(key):
+        return RESULTS.get_or_compute(key, compute)
+    with st.spinner("Computing gradients…"):
+        return RESULTS.get_or_compute(key, compute)
 
 
-USER_ERRORS = (StimulusError, StateDictError, MemoryBudgetError, LossError)
+def run_gradient_distance(cfg: SimConfig, parameter: str, values: tuple) -> dict:
+    """``flows.gradient_vs_distance`` (cached; ``values`` a tuple so it can be a key)."""
+    need = service.check_budget(cfg, "distance", points=len(values))
+    key = ("distance", cfg, parameter, tuple(values))
+
+    def compute() -> dict:
+        with service.admit(need):
+            return gradient_vs_distance(cfg, parameter, values)
+
+    if RESULTS.holds(key):
+        return RESULTS.get_or_compute(key, compute)
+    with st.spinner("Sweeping…"):
+        return RESULTS.get_or_compute(key, compute)
+
+
+def run_training(cfg: SimConfig, **options):
+    """``learn.train(cfg, **options)`` inside the memory budget (not cached: it draws as it goes)."""
+    from .. import learn
+
+    need = service.check_budget(cfg, "train")
+    with service.admit(need):
+        return learn.train(cfg, **options)
+
+
+def run_sweep(cfg: SimConfig, grid, **options):
+    """``sweeps.sweep(cfg, grid, **options)`` inside the memory budget."""
+    import math
+
+    from .. import sweeps
+
+    points = math.prod(len(v) for v in grid.values())
+    need = service.check_budget(cfg, "sweep", points=points)
+    with service.admit(need):
+        return sweeps.sweep(cfg, grid, **options)
+
+
+USER_ERRORS = service.USER_ERRORS + (LossError,)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing eigenvalues…")

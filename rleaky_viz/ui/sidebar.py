@@ -57,25 +57,8 @@ _GROUPS = (("Neuron", NEURON_FIELDS), ("Gradients", GRADIENT_FIELDS), ("Network"
 
 
 def _visible(name: str, cfg: SimConfig) -> bool:
-    """Hide controls that do nothing for the current setting."""
-    stim = cfg.stimulus
-    return {
-        "V": cfg.recurrence == "one_to_one",
-        "surrogate_param": SURROGATE_PARAM[cfg.surrogate] is not None,
-        "onset": stim == "step",
-        "period": stim in ("pulse", "sine"),
-        "width": stim == "pulse",
-        "rate": stim == "poisson",
-        "expression": stim == "expression",
-        "amplitude": stim not in ("expression", "csv"),
-        "input_spread": stim not in ("expression", "csv") and cfg.neuron_count > 1,
-        "excitatory_fraction": cfg.weight_init == "ei",
-        "weight_sparsity": cfg.weight_init != "state_dict",
-        "inhibition": cfg.recurrence != "conv2d",
-        "loss_target": cfg.loss != "spike_times",
-        "target_times": cfg.loss == "spike_times",
-        "learn_recurrent": cfg.recurrence != "none",
-    }.get(name, True)
+    """Hide controls that do nothing for the current setting (the schema's ``when``)."""
+    return cfg.is_used(name)
 
 
 def _devices() -> list[str]:
