@@ -66,37 +66,36 @@ def train(cfg: SimConfig, target: str = "spike_train", *, teacher: Optional[dict
     if not 0 < lr <= 10:
         raise ValueError(f"lr must be in (0, 10], got {lr}")
     x = make_input(cfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        neuron = build_neuron(cfg)
-        params = [p for p in neuron.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("nothing to learn: switch on learn_beta, learn_threshold or "
-                             "learn_recurrent (with a recurrence)")
-        names = [n for n, p in neuron.named_parameters() if p.requires_grad]
-        if target == "spike_train":
-            goal = simulate(cfg.replace(**(teacher or {}))).spk
-            goal_s = smooth_spikes(goal)
-            loss_fn = lambda spk: ((smooth_spikes(spk) - goal_s) ** 2).mean()  # noqa: E731
-        else:
-            if not 0 <= target_rate <= 1:
-                raise ValueError(f"target_rate must be between 0 and 1 spikes per step, got {target_rate}")
-            goal = torch.tensor(float(target_rate))
-            loss_fn = lambda spk: ((spk.mean(0) - goal) ** 2).mean() * 100  # noqa: E731
-        opt = torch.optim.Adam(params, lr=lr)
-        result = TrainResult(params={n: [] for n in names}, target=goal)
-        for epoch in range(int(epochs)):
-            opt.zero_grad()
-            spk, _ = unroll(neuron, x)
-            loss = loss_fn(spk)
-            loss.backward()
-            result.losses.append(float(loss.detach()))
-            result.grad_norms.append(float(sum(p.grad.norm() ** 2 for p in params if p.grad is not None) ** 0.5))
-            for n, p in zip(names, params):
-                result.params[n].append(p.detach().clone().numpy())
-            opt.step()
-            if on_epoch is not None and on_epoch(epoch, result) is False:
-                result.stopped = True
-                break
+    # seeded by build_neuron (weights) and the config (SSO): torch's global RNG is untouched
+    neuron = build_neuron(cfg)
+    params = [p for p in neuron.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to learn: switch on learn_beta, learn_threshold or "
+                         "learn_recurrent (with a recurrence)")
+    names = [n for n, p in neuron.named_parameters() if p.requires_grad]
+    if target == "spike_train":
+        goal = simulate(cfg.replace(**(teacher or {}))).spk
+        goal_s = smooth_spikes(goal)
+        loss_fn = lambda spk: ((smooth_spikes(spk) - goal_s) ** 2).mean()  # noqa: E731
+    else:
+        if not 0 <= target_rate <= 1:
+            raise ValueError(f"target_rate must be between 0 and 1 spikes per step, got {target_rate}")
+        goal = torch.tensor(float(target_rate))
+        loss_fn = lambda spk: ((spk.mean(0) - goal) ** 2).mean() * 100  # noqa: E731
+    opt = torch.optim.Adam(params, lr=lr)
+    result = TrainResult(params={n: [] for n in names}, target=goal)
+    for epoch in range(int(epochs)):
+        opt.zero_grad()
+        spk, _ = unroll(neuron, x)
+        loss = loss_fn(spk)
+        loss.backward()
+        result.losses.append(float(loss.detach()))
+        result.grad_norms.append(float(sum(p.grad.norm() ** 2 for p in params if p.grad is not None) ** 0.5))
+        for n, p in zip(names, params):
+            result.params[n].append(p.detach().clone().numpy())
+        opt.step()
+        if on_epoch is not None and on_epoch(epoch, result) is False:
+            result.stopped = True
+            break
     result.state_dict = {k: v.detach().clone() for k, v in neuron.state_dict().items()}
     return result

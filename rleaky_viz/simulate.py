@@ -6,6 +6,8 @@ random state), and so are random stimuli.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
@@ -19,7 +21,8 @@ from .core.quant import state_quant
 from .core.surrogate import make_surrogate
 from .stimulus import make_input
 
-__all__ = ["Trace", "simulate", "build_neuron", "resolve_device", "StateDictError"]
+__all__ = ["Trace", "simulate", "build_neuron", "resolve_device", "StateDictError",
+           "seeded_global_rng", "load_recurrent_state"]
 
 
 class StateDictError(ValueError):
@@ -37,6 +40,21 @@ def resolve_device(name: str) -> tuple[torch.device, Optional[str]]:
     if name == "mps" and not mps:
         return torch.device("cpu"), "MPS was asked for but is not available here: running on CPU."
     return torch.device(name), None
+
+
+# torch's layers draw their initial weights from the process-wide generator.  The
+# server runs sessions in threads of one process: two runs seeding it at once would
+# swap each other's weights, so the seeding is done under one lock, and forked, so
+# that the caller's random state is as it was.
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
+@contextmanager
+def seeded_global_rng(seed: int):
+    """torch's global generator seeded with ``seed`` for this block alone, one thread at a time."""
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _init_linear_weights(layer: torch.nn.Linear, cfg: SimConfig, gen: torch.Generator):
@@ -81,13 +99,13 @@ def build_neuron(cfg: SimConfig, state_dict: Optional[Mapping[str, torch.Tensor]
         beta=cfg.beta, threshold=cfg.threshold, reset_mechanism=cfg.reset_mechanism,
         reset_delay=cfg.reset_delay, inhibition=cfg.inhibition,
         graded_spikes_factor=cfg.graded_spikes_factor,
-        spike_grad=make_surrogate(cfg.surrogate, cfg.surrogate_params),
+        # SSO draws from its own generator seeded by the config, never torch's global one
+        spike_grad=make_surrogate(cfg.surrogate, cfg.surrogate_params, seed=cfg.seed),
         state_quant=(state_quant(num_bits=cfg.state_quant_bits, threshold=cfg.threshold)
                      if cfg.state_quant_bits else False),
         learn_beta=cfg.learn_beta, learn_threshold=cfg.learn_threshold,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with seeded_global_rng(cfg.seed):
         gen = torch.Generator().manual_seed(cfg.seed + 1)
         if cfg.recurrence == "linear":
             neuron = RLeaky(linear_features=cfg.num_neurons, learn_recurrent=cfg.learn_recurrent,

@@ -31,7 +31,7 @@ import torch
 
 from .config import SimConfig
 from .core import unroll_chunks
-from .core.quant import quant_levels
+from .core.quant import nearest_level, quant_levels
 from .simulate import build_neuron, resolve_device
 from .stimulus import make_input
 
@@ -184,18 +184,24 @@ class _PerSampleQuantizer:
 
     The core's quantiser snaps to the levels of one threshold; a sweep over θ
     needs each batch element to snap to its own.  Same levels
-    (``quant_levels``) and the same nearest-level rule (first level wins a tie).
+    (``quant_levels``) and the same rule (``quant.nearest_level``: first level
+    wins a tie), applied once per distinct row of levels, so memory stays
+    proportional to the state (no (elements, levels) temporary).
     """
 
     def __init__(self, levels: torch.Tensor):
         self.levels = levels  # (E, L)
+        self.rows, self.group = torch.unique(levels, dim=0, return_inverse=True)
+        self.members = [torch.nonzero(self.group == g).reshape(-1) for g in range(len(self.rows))]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        E = x.shape[0]
-        flat = x.reshape(E, -1, 1)                               # (E, M, 1)
-        levels = self.levels.to(device=x.device, dtype=x.dtype)[:, None, :]  # (E, 1, L)
-        idx = torch.min(torch.abs(levels - flat), dim=-1)[1]     # (E, M)
-        return torch.gather(levels.expand(E, flat.shape[1], -1), 2, idx[..., None]).reshape(x.shape)
+        if len(self.rows) == 1:
+            return nearest_level(x, self.rows[0])
+        out = torch.empty_like(x)
+        for row, idx in zip(self.rows, self.members):
+            idx = idx.to(x.device)
+            out[idx] = nearest_level(x[idx], row)
+        return out
 
 
 class _SpikeStats:

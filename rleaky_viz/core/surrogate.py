@@ -20,13 +20,16 @@ worth showing rather than bugs to fix silently:
   gradient near the threshold at all;
 * ``spike_rate_escape`` peaks at ``z = 1``, one unit above the threshold;
 * ``heaviside`` passes gradient only where the neuron spiked;
-* ``SSO`` draws fresh uniform noise on every backward pass;
+* ``SSO`` draws fresh uniform noise on every backward pass (from torch's
+  global generator, as the reference does, or from a private generator
+  when built with ``seed=``);
 * ``LSO`` raises a ``TypeError`` in the reference (its factory passes the
   wrong number of arguments); here it does what its documentation says.
 """
 from __future__ import annotations
 
 import math
+import operator
 from typing import Callable, Optional
 
 import torch
@@ -77,16 +80,19 @@ class Surrogate:
     ``name`` and ``params`` say which one it is (they are what the app shows
     and what the snnTorch code export writes); ``derivative(z)`` is the
     factor ``dS/dz`` that the backward pass multiplies the incoming gradient
-    by.  Instances are immutable values: two with the same name and
-    parameters compare equal.
+    by.  ``seed`` is ``None`` except for an ``SSO`` built with a seed, whose
+    noise then comes from a private generator; it is not one of ``params``
+    (snnTorch's ``SSO`` has no such argument).  Instances are immutable
+    values: two with the same name, parameters and seed compare equal.
     """
 
-    __slots__ = ("name", "params", "_derivative", "_backward")
+    __slots__ = ("name", "params", "seed", "_derivative", "_backward")
 
     def __init__(self, name: str, params: dict, derivative: Optional[Callable] = None,
-                 backward: Optional[Callable] = None):
+                 backward: Optional[Callable] = None, seed: Optional[int] = None):
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "params", dict(params))
+        object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "_derivative", derivative)
         object.__setattr__(self, "_backward", backward)
 
@@ -109,20 +115,26 @@ class Surrogate:
         return grad_out * self._derivative(z)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{self.name}({args})"
+        args = [f"{k}={v!r}" for k, v in self.params.items()]
+        if self.seed is not None:
+            args.append(f"seed={self.seed!r}")
+        return f"{self.name}({', '.join(args)})"
 
     def __eq__(self, other):
         return (isinstance(other, Surrogate) and other.name == self.name
-                and other.params == self.params and self.name != "custom_surrogate")
+                and other.params == self.params and other.seed == self.seed
+                and self.name != "custom_surrogate")
 
     def __hash__(self):
-        return hash((self.name, tuple(sorted(self.params.items()))))
+        return hash((self.name, tuple(sorted(self.params.items())), self.seed))
 
     def __reduce__(self):
-        # picklable when it is one of the named surrogates
+        # picklable when it is one of the named surrogates; a seeded SSO comes
+        # back with a fresh generator from the same seed
         if self.name == "custom_surrogate":
             raise TypeError("a custom surrogate holds a user function and cannot be pickled")
+        if self.seed is not None:
+            return (make_surrogate, (self.name, self.params, self.seed))
         return (make_surrogate, (self.name, self.params))
 
 
@@ -158,15 +170,19 @@ def fast_sigmoid(slope=25) -> Surrogate:
 def sigmoid(slope=25) -> Surrogate:
     """Logistic sigmoid: ``dS/dz = k·e^(-kz) / (e^(-kz) + 1)²``.
 
-    The derivative is even in ``z``, so it is computed with ``e^(-k|z|)``:
-    the same numbers as the reference for ``z >= 0``, the same function below
-    it, and finite far below the threshold, where the reference's
-    ``exp(-kz)`` overflows and its gradient becomes NaN.
+    That is ``k·g(kz)`` with ``g(a) = e^(-a) / (1 + e^(-a))²``, and ``g`` is
+    even, so it is computed as ``k·g(|kz|)`` with ``e = exp(-|kz|) <= 1``.
+    Where the reference's exponent ``-kz`` is <= 0 (``z >= 0`` for a
+    positive slope, ``z <= 0`` for a negative one) the numbers are the
+    reference's, bit for bit; on the other side they are the same function,
+    finite for every ``z`` and slope, where the reference's ``exp(-kz)``
+    grows: its gradient rounds to 0 once ``(e^(-kz) + 1)²`` overflows and
+    becomes NaN once ``e^(-kz)`` itself does.
     """
     slope = _number("slope", slope)
 
     def derivative(z):
-        e = torch.exp(-slope * torch.abs(z))
+        e = torch.exp(-torch.abs(slope * z))
         return slope * e / ((e + 1) ** 2)
 
     return Surrogate("sigmoid", {"slope": slope}, derivative)
@@ -214,20 +230,52 @@ def SFS(slope=25, B=1) -> Surrogate:
                      lambda z: 1 / (slope * torch.abs(z) + 1.0) ** 2 * (z > B).to(z.dtype))
 
 
-def SSO(mean=0, variance=0.2) -> Surrogate:
+def _check_seed(seed) -> Optional[int]:
+    if seed is None:
+        return None
+    if isinstance(seed, bool):
+        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"seed must be an integer or None, got {seed!r}") from None
+    if not 0 <= seed < 2 ** 64:
+        raise ValueError(f"seed must be from 0 to 2**64 - 1, got {seed}")
+    return seed
+
+
+def SSO(mean=0, variance=0.2, seed=None) -> Surrogate:
     """Stochastic spike operator: ``1`` where spiking, else ``(u - 0.5 + mean)·variance``.
 
     ``u`` is drawn uniformly from [0, 1) on every call, so two backward passes
-    differ; the derivative is not deterministic.
+    differ; the derivative is not deterministic.  Without ``seed`` the noise
+    comes from torch's global generator (``torch.rand_like``), as in the
+    reference.  With ``seed`` the surrogate owns a ``torch.Generator`` seeded
+    with it when it is built: the draws are the same from run to run, and
+    torch's global random state is neither read nor advanced.  The noise is
+    drawn on the CPU in z's dtype and moved to z's device, so the sequence
+    does not depend on the device.  ``seed`` is not one of ``params``.
     """
     mean = _number("mean", mean)
     variance = _number("variance", variance)
+    seed = _check_seed(seed)
+
+    if seed is None:
+        def uniform(z):
+            return torch.rand_like(z)
+    else:
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(seed)
+
+        def uniform(z):
+            u = torch.rand(z.shape, generator=generator, dtype=z.dtype, device="cpu")
+            return u.to(z.device)
 
     def derivative(z):
         out = _step(z)
-        return out + (1 - out) * ((torch.rand_like(z) - 0.5 + mean) * variance)
+        return out + (1 - out) * ((uniform(z) - 0.5 + mean) * variance)
 
-    return Surrogate("SSO", {"mean": mean, "variance": variance}, derivative)
+    return Surrogate("SSO", {"mean": mean, "variance": variance}, derivative, seed=seed)
 
 
 def LSO(slope=0.1) -> Surrogate:
@@ -282,8 +330,13 @@ _FACTORIES = {
 }
 
 
-def make_surrogate(name: str, params: Optional[dict] = None) -> Surrogate:
-    """Build a named surrogate from plain values (as stored in a config)."""
+def make_surrogate(name: str, params: Optional[dict] = None,
+                   seed: Optional[int] = None) -> Surrogate:
+    """Build a named surrogate from plain values (as stored in a config).
+
+    ``seed`` goes to ``SSO`` (its private noise generator, see :func:`SSO`);
+    the other surrogates are deterministic and ignore it.
+    """
     if name not in _FACTORIES:
         allowed = ", ".join(_FACTORIES)
         raise ValueError(f"unknown surrogate {name!r}; allowed: {allowed}")
@@ -292,6 +345,9 @@ def make_surrogate(name: str, params: Optional[dict] = None) -> Surrogate:
     if unknown:
         raise ValueError(f"surrogate {name!r} has no parameter(s) {sorted(unknown)}; "
                          f"it takes {sorted(SURROGATES[name]) or 'none'}")
+    seed = _check_seed(seed)
+    if name == "SSO":
+        return SSO(**params, seed=seed)
     return _FACTORIES[name](**params)
 
 

@@ -26,6 +26,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..core.surrogate import SURROGATES, Surrogate, make_surrogate
+from ..simulate import seeded_global_rng
 from . import _data as d
 from .style import COLORS, SEQUENCE, apply_layout, with_alpha
 
@@ -196,11 +197,11 @@ def _features(checked) -> list[float]:
 def _forward_backward(surrogate: Surrogate, z: np.ndarray, seed: int):
     """``S(z)`` and autograd's ``dS/dz`` through the real spike function.
 
-    ``SSO``'s noise comes from a forked, seeded copy of torch's generator,
-    so the result depends only on ``seed`` and the caller's RNG is untouched.
+    An unseeded ``SSO``'s noise comes from a forked, seeded copy of torch's
+    generator (one thread at a time), so the result depends only on ``seed``
+    and no caller's RNG is touched.
     """
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
-        torch.manual_seed(seed)
+    with seeded_global_rng(seed), torch.enable_grad():
         zz = torch.as_tensor(z, dtype=torch.float64).clone().requires_grad_(True)
         s = surrogate(zz)
         (g,) = torch.autograd.grad(s.sum(), zz)

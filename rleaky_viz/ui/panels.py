@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import os
 import traceback
 from typing import Callable, Optional, TypeVar
@@ -20,7 +21,7 @@ from .runner import USER_ERRORS
 
 T = TypeVar("T")
 
-__all__ = ["setup_page", "notices_panel", "error_panel", "export_panel", "run_or_stop",
+__all__ = ["plain", "setup_page", "notices_panel", "error_panel", "export_panel", "run_or_stop",
            "upload_widgets"]
 
 _LOG = logging.getLogger("rleaky_viz")
@@ -58,6 +59,23 @@ def notices_panel(cfg: SimConfig, trace: Optional[Trace] = None,
                 st.markdown(f"- {note}")
 
 
+# What can make Streamlit's markdown active: links and images ([...](...)), autolinks
+# (<...>, bare http:// and www.), LaTeX ($...$), colour and badge directives (:red[...]).
+_MARKDOWN_ACTIVE = set("\\[]$<>")
+
+
+def plain(text: str) -> str:
+    """``text`` shown as it is by Streamlit's markdown: no links, images, LaTeX or colours.
+
+    Messages can quote what a user typed or a link carried; escaping the few
+    characters that make markdown active keeps a value such as
+    ``![](https://...)`` inert while the rest of the message reads as written.
+    """
+    out = "".join("\\" + c if c in _MARKDOWN_ACTIVE else c for c in str(text))
+    out = out.replace("://", ":\\/\\/")
+    return re.sub(r"(?i)(www)\.", r"\1\\.", out)
+
+
 def error_panel(error: BaseException, link: str, expected: bool = False) -> None:
     """A friendly panel in place of a raw traceback: what failed and a link that reproduces it.
 
@@ -65,12 +83,12 @@ def error_panel(error: BaseException, link: str, expected: bool = False) -> None
     the user's to fix and show just their message.
     """
     if expected:
-        st.error(str(error), icon="⚠️")
+        st.error(plain(str(error)), icon="⚠️")
         return
     # the traceback goes to the server's log for whoever runs it, never to the page
     _LOG.error("run failed; reproduce with %s", link, exc_info=error)
     st.error(f"Something went wrong while running this configuration: "
-             f"{type(error).__name__}: {error}. The rest of the app still works: change a "
+             f"{type(error).__name__}: {plain(error)}. The rest of the app still works: change a "
              "setting or open another page.", icon="🛑")
     st.markdown(f"[Open the configuration that failed]({link}) (the link reproduces it: "
                 f"`{link}`)")

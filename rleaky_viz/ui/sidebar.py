@@ -17,6 +17,7 @@ from ..config import SURROGATE_PARAM, SimConfig, field_spec
 from ..core.surrogate import SURROGATES
 from ..presets import Page
 from .classroom import classroom, classroom_errors
+from .panels import plain
 
 __all__ = ["sidebar", "apply_config", "current_config", "NEURON_FIELDS", "RUN_FIELDS",
            "STIMULUS_FIELDS", "POPULATION_FIELDS", "CONV_FIELDS", "GRADIENT_FIELDS"]
@@ -195,7 +196,8 @@ def sidebar(page: Page, fields: Iterable[str], *, fixed: Optional[Mapping] = Non
             st.header(title)
         for errors in [st.session_state.pop("_url_errors", None), classroom_errors()]:
             if errors:
-                st.warning("Some link parameters were ignored:\n\n" + "\n\n".join(f"- {e}" for e in errors))
+                st.warning("Some link parameters were ignored:\n\n"
+                           + "\n\n".join(f"- {plain(e)}" for e in errors))
         if room.controls is not None:
             st.caption("Lesson mode: only the lesson's controls are shown; every other setting "
                        "is fixed by the link.")
@@ -220,7 +222,7 @@ def sidebar(page: Page, fields: Iterable[str], *, fixed: Optional[Mapping] = Non
         try:
             cfg = base.replace(**values)
         except ValueError as e:
-            st.error(f"Not applied: {e}")
+            st.error(f"Not applied: {plain(e)}")
             cfg = base
     st.session_state[_cfg_key(page.path)] = cfg
     st.query_params.from_dict({**cfg.to_query(base=page_defaults), **room.query()})
