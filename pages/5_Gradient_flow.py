@@ -8,6 +8,7 @@ from rleaky_viz.presets import PAGES
 from rleaky_viz.ui import (GRADIENT_FIELDS, NEURON_FIELDS, RUN_FIELDS,
                            STIMULUS_FIELDS, notices_panel, run_gradient_flow, run_or_stop,
                            setup_page, sidebar)
+from rleaky_viz.ui.panels import plain
 from rleaky_viz.ui.runner import run_gradient_distance
 
 PAGE = PAGES["gradients"]
@@ -68,7 +69,7 @@ try:
     result = run_gradient_distance(cfg, parameter, tuple(values))
     st.plotly_chart(distance_figure(result, parameter), key="gradients_distance", width="stretch")
 except ValueError as e:
-    st.error(f"values: {e}", icon="⚠️")
+    st.error(f"values: {plain(e)}", icon="⚠️")
 
 notices_panel(cfg, flow.trace)
 st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")

@@ -17,6 +17,7 @@ from rleaky_viz.sweeps import first_divergence
 from rleaky_viz.ui import (NEURON_FIELDS, STIMULUS_FIELDS, current_config, notices_panel,
                            run_gradient_flow, run_or_stop, run_simulation, setup_page,
                            sidebar)
+from rleaky_viz.ui.panels import plain
 
 PAGE = PAGES["compare"]
 RECURRENCES = ("one_to_one", "none", "linear")
@@ -73,7 +74,7 @@ cfg_a = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + ("num_steps", "seed", "d
                 title="Configuration A")
 overrides = st.session_state.setdefault(_B_STATE, {})
 for error in st.session_state.pop("_compare_b_errors", []):
-    st.warning(f"Link parameter ignored: {error}")
+    st.warning(f"Link parameter ignored: {plain(error)}")
 
 st.title("Compare A and B")
 st.caption("A is the sidebar. B is A with the changes below; everything else (input, seed, "
@@ -125,7 +126,7 @@ if "surrogate" in b_changes and "surrogate_param" not in b_changes:
 try:
     cfg_b = cfg_a.replace(**b_changes)
 except ValueError as e:
-    st.error(f"B is not a valid configuration ({e}); showing B = A.")
+    st.error(f"B is not a valid configuration ({plain(e)}); showing B = A.")
     cfg_b = cfg_a
 
 # B's overrides go in the URL next to A's fields
