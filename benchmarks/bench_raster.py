@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from rleaky_viz import devserver  # noqa: E402
 from rleaky_viz.figures import raster_figure  # noqa: E402
-from rleaky_viz.presets import PAGES  # noqa: E402
+from rleaky_viz.navigation import PAGES  # noqa: E402
 from rleaky_viz.simulate import simulate  # noqa: E402
 
 LOG = Path(os.environ.get("TMPDIR", "/tmp")) / "rleaky_viz_bench_raster.log"

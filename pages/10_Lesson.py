@@ -2,7 +2,7 @@
 import streamlit as st
 
 from rleaky_viz.figures import conv_frames_figure, neuron_figure, raster_figure
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui import (apply_config, run_or_stop, run_simulation, setup_page)
 from rleaky_viz.ui.classroom import (LESSON_NOTES, advance_time_cursor, classroom, classroom_errors,
                                      freeze_ranges, lesson_presets, present_figure, time_cursor, upto)

@@ -4,7 +4,7 @@ import streamlit as st
 from rleaky_viz.figures import analytic_overlay, breakdown_figure, neuron_figure, spike_stats
 from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, export_panel, notices_panel,
                            run_or_stop, run_simulation, setup_page, sidebar, upload_widgets)
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui.classroom import (advance_time_cursor, freeze_ranges, present_figure, time_cursor,
                                      upto)
 

@@ -6,7 +6,7 @@ from rleaky_viz.figures import (heatmap_figure, raster_figure, rate_figure, spec
 from rleaky_viz.ui import (NEURON_FIELDS, POPULATION_FIELDS, RUN_FIELDS, STIMULUS_FIELDS,
                            export_panel, notices_panel, run_or_stop, run_simulation, setup_page,
                            sidebar, upload_widgets)
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui.runner import recurrent_eigenvalues
 from rleaky_viz.ui.classroom import present_figure
 

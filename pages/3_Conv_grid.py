@@ -5,7 +5,7 @@ from rleaky_viz.figures import conv_frames_figure, rate_map_figure
 from rleaky_viz.ui import (CONV_FIELDS, NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, export_panel,
                            notices_panel, run_or_stop, run_simulation, setup_page, sidebar,
                            upload_widgets)
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui.classroom import present_figure
 
 PAGE = PAGES["conv"]

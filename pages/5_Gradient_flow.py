@@ -4,7 +4,7 @@ import streamlit as st
 from rleaky_viz.figures import (distance_figure, gradient_norm_figure, heatmap_figure,
                                 param_grad_figure, paths_figure, surrogate_trajectory_figure)
 from rleaky_viz.flows import SWEEPABLE
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui import (GRADIENT_FIELDS, NEURON_FIELDS, RUN_FIELDS,
                            STIMULUS_FIELDS, notices_panel, run_gradient_flow, run_or_stop,
                            setup_page, sidebar)

@@ -4,7 +4,7 @@ import streamlit as st
 from rleaky_viz.config import STIMULI
 from rleaky_viz.figures import fi_curve_figure, regime_map_figure, sweep_map_figure
 from rleaky_viz.figures.sweeps import SWEEP_LABELS
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.sweeps import (REGIME_RULES, REGIMES, SWEEPABLE, point_config,
                                sweep_elements, value_range)
 from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, apply_config, run_or_stop,

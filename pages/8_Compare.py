@@ -12,7 +12,7 @@ import streamlit as st
 from rleaky_viz.config import STIMULI, SimConfig, field_spec
 from rleaky_viz.core.surrogate import SURROGATES
 from rleaky_viz.figures import compare_figure, gradient_norm_figure, neuron_figure, spike_stats
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.sweeps import first_divergence
 from rleaky_viz.ui import (NEURON_FIELDS, STIMULUS_FIELDS, current_config, notices_panel,
                            run_gradient_flow, run_or_stop, run_simulation, setup_page,

@@ -4,7 +4,7 @@ import secrets
 import streamlit as st
 
 from rleaky_viz.figures import mystery_figure
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.sweeps import MYSTERY_BASE, mystery_challenge, mystery_score
 from rleaky_viz.ui import (run_or_stop, run_simulation, setup_page)
 

@@ -6,52 +6,11 @@ A preset is a page and a set of ``SimConfig`` changes, so it is also a URL:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 from .config import SimConfig
+from .navigation import PAGES, Page
 
 __all__ = ["Page", "PAGES", "Preset", "PRESETS", "get_preset"]
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page of the app: its file, URL path, and the config it starts from."""
-
-    file: str
-    path: str
-    defaults: dict = field(default_factory=dict)
-
-    @property
-    def default_config(self) -> SimConfig:
-        return SimConfig(**self.defaults)
-
-    def url(self, cfg: SimConfig) -> str:
-        """Relative link to this page showing ``cfg`` (only what differs from the defaults)."""
-        query = urlencode(cfg.to_query(base=self.default_config))
-        return f"/{self.path}?{query}" if query else f"/{self.path}"
-
-
-PAGES: dict[str, Page] = {
-    "home": Page("app.py", ""),
-    "neuron": Page("pages/1_Neuron_explorer.py", "Neuron_explorer"),
-    "population": Page("pages/2_Population.py", "Population",
-                       {"recurrence": "linear", "num_neurons": 100, "amplitude": 0.2,
-                        "input_spread": 0.5, "noise_std": 0.05, "num_steps": 300}),
-    "gradients": Page("pages/5_Gradient_flow.py", "Gradient_flow",
-                      {"recurrence": "one_to_one", "V": -0.3, "num_neurons": 4,
-                       "input_spread": 0.5, "num_steps": 100, "loss_target": 10.0,
-                       "learn_beta": True, "learn_threshold": True}),
-    "learn": Page("pages/6_Learn.py", "Learn",
-                  {"recurrence": "linear", "num_neurons": 20, "input_spread": 0.5,
-                   "num_steps": 100, "surrogate": "fast_sigmoid", "learn_beta": True,
-                   "learn_threshold": True}),
-    "conv": Page("pages/3_Conv_grid.py", "Conv_grid",
-                 {"recurrence": "conv2d", "stimulus": "noise", "amplitude": 0.1,
-                  "noise_std": 0.1, "num_steps": 150}),
-    "sweeps": Page("pages/7_Sweeps.py", "Sweeps", {"recurrence": "none", "num_steps": 300}),
-    "compare": Page("pages/8_Compare.py", "Compare", {"num_steps": 150}),
-    "mystery": Page("pages/9_Mystery_neuron.py", "Mystery_neuron"),
-}
 
 
 @dataclass(frozen=True)

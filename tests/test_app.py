@@ -8,7 +8,7 @@ import torch
 from _apptest import app, decode, figures, trace_named
 
 from rleaky_viz import PRESETS, SimConfig
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 
 PAGE_FILES = ["app.py", "pages/1_Neuron_explorer.py", "pages/2_Population.py", "pages/3_Conv_grid.py"]
 

@@ -9,7 +9,7 @@ from _apptest import app, decode, figures
 from streamlit.testing.v1 import AppTest
 
 from rleaky_viz import SimConfig, simulate
-from rleaky_viz.presets import PAGES
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.sweeps import REGIMES, mystery_challenge
 
 SWEEPS, COMPARE, MYSTERY = PAGES["sweeps"].file, PAGES["compare"].file, PAGES["mystery"].file

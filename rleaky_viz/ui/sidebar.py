@@ -15,7 +15,7 @@ import torch
 
 from ..config import SURROGATE_PARAM, SimConfig, field_spec
 from ..core.surrogate import SURROGATES
-from ..presets import Page
+from ..navigation import Page
 from .classroom import classroom, classroom_errors
 from .panels import plain
 

@@ -58,13 +58,13 @@ WIDGET_JS = "(key) => window.rvWidget(key)"
 
 
 def _pages() -> list[tuple[str, str]]:
-    """(file, URL path) of the home page and every file in pages/, as Streamlit names them."""
-    out = [("app.py", "")]
-    number = lambda p: int(re.match(r"\d*", p.stem)[0] or 0)  # noqa: E731
-    for path in sorted((ROOT / "pages").glob("*.py"), key=lambda p: (number(p), p.stem)):
-        url_path = re.sub(r"^[_]*\d*[_ -]*", "", path.stem).replace(" ", "_")
-        out.append((f"pages/{path.name}", url_path))
-    return out
+    """(file, URL path) of every page the app's navigation declares (rleaky_viz.navigation)."""
+    from rleaky_viz.navigation import PAGES as REGISTRY
+
+    listed = {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")}
+    declared = [(page.file, page.path) for page in REGISTRY.values()]
+    assert listed == {file for file, _ in declared}, "a file in pages/ is not in the navigation"
+    return declared
 
 
 PAGES = _pages()
