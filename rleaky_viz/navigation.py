@@ -19,7 +19,11 @@ SECTIONS = ("Explore", "Gradients and learning", "Teaching")
 
 @dataclass(frozen=True)
 class Page:
-    """A page of the app: its file, URL path, title, icon, section, and the config it starts from."""
+    """A page of the app: its file, URL path, title, icon, section, and the config it starts from.
+
+    Icons are Material Symbols (``:material/name:``), which Streamlit draws with
+    its own font, so they show on every machine (emoji need an emoji font).
+    """
 
     file: str
     path: str
@@ -39,30 +43,30 @@ class Page:
 
 
 PAGES: dict[str, Page] = {
-    "home": Page("pages/0_Home.py", "", "Home", "🏠"),
-    "neuron": Page("pages/1_Neuron_explorer.py", "Neuron_explorer", "Neuron explorer", "⚡"),
-    "population": Page("pages/2_Population.py", "Population", "Population", "🕸️", defaults=
+    "home": Page("pages/0_Home.py", "", "Home", ":material/home:"),
+    "neuron": Page("pages/1_Neuron_explorer.py", "Neuron_explorer", "Neuron explorer", ":material/bolt:"),
+    "population": Page("pages/2_Population.py", "Population", "Population", ":material/hub:", defaults=
                        {"recurrence": "linear", "num_neurons": 100, "amplitude": 0.2,
                         "input_spread": 0.5, "noise_std": 0.05, "num_steps": 300}),
-    "conv": Page("pages/3_Conv_grid.py", "Conv_grid", "Conv grid", "🧩", defaults=
+    "conv": Page("pages/3_Conv_grid.py", "Conv_grid", "Conv grid", ":material/grid_on:", defaults=
                  {"recurrence": "conv2d", "stimulus": "noise", "amplitude": 0.1,
                   "noise_std": 0.1, "num_steps": 150}),
-    "sweeps": Page("pages/7_Sweeps.py", "Sweeps", "Sweeps", "🗺️",
+    "sweeps": Page("pages/7_Sweeps.py", "Sweeps", "Sweeps", ":material/map:",
                    defaults={"recurrence": "none", "num_steps": 300}),
-    "compare": Page("pages/8_Compare.py", "Compare", "Compare A and B", "⚖️",
+    "compare": Page("pages/8_Compare.py", "Compare", "Compare A and B", ":material/compare:",
                     defaults={"num_steps": 150}),
-    "gallery": Page("pages/4_Surrogate_gallery.py", "Surrogate_gallery", "Surrogate gallery", "📈",
+    "gallery": Page("pages/4_Surrogate_gallery.py", "Surrogate_gallery", "Surrogate gallery", ":material/show_chart:",
                     SECTIONS[1]),
-    "gradients": Page("pages/5_Gradient_flow.py", "Gradient_flow", "Gradient flow", "🌊",
+    "gradients": Page("pages/5_Gradient_flow.py", "Gradient_flow", "Gradient flow", ":material/waves:",
                       SECTIONS[1], {"recurrence": "one_to_one", "V": -0.3, "num_neurons": 4,
                                     "input_spread": 0.5, "num_steps": 100, "loss_target": 10.0,
                                     "learn_beta": True, "learn_threshold": True}),
-    "learn": Page("pages/6_Learn.py", "Learn", "Learn", "🎯", SECTIONS[1],
+    "learn": Page("pages/6_Learn.py", "Learn", "Learn", ":material/model_training:", SECTIONS[1],
                   {"recurrence": "linear", "num_neurons": 20, "input_spread": 0.5,
                    "num_steps": 100, "surrogate": "fast_sigmoid", "learn_beta": True,
                    "learn_threshold": True}),
-    "lesson": Page("pages/10_Lesson.py", "Lesson", "Lesson", "🎓", SECTIONS[2]),
-    "mystery": Page("pages/9_Mystery_neuron.py", "Mystery_neuron", "Mystery neuron", "🕵️",
+    "lesson": Page("pages/10_Lesson.py", "Lesson", "Lesson", ":material/school:", SECTIONS[2]),
+    "mystery": Page("pages/9_Mystery_neuron.py", "Mystery_neuron", "Mystery neuron", ":material/psychology_alt:",
                     SECTIONS[2]),
 }
 
