@@ -4,6 +4,7 @@ import streamlit as st
 from rleaky_viz.figures import conv_frames_figure, neuron_figure, raster_figure
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui import (apply_config, run_or_stop, run_simulation, setup_page)
+from rleaky_viz.ui.panels import plain
 from rleaky_viz.ui.classroom import (LESSON_NOTES, advance_time_cursor, classroom, classroom_errors,
                                      freeze_ranges, lesson_presets, present_figure, time_cursor, upto)
 
@@ -33,7 +34,7 @@ nav[1].selectbox("Step", range(len(lessons)), key="lesson_step", label_visibilit
 nav[2].button("Next →", key="lesson_next", on_click=go_to, args=(i + 1,),
               disabled=i == len(lessons) - 1, width="stretch")
 for problem in classroom_errors():
-    st.warning(problem)
+    st.warning(plain(problem))
 
 preset = lessons[i]
 page = PAGES[preset.page]

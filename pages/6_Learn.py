@@ -1,12 +1,12 @@
 """Learn: train beta, threshold and the recurrent weights with surrogate gradients."""
 import streamlit as st
 
-from rleaky_viz import simulate
 from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raster_figure
-from rleaky_viz.presets import PAGES
+from rleaky_viz.learn import TrainSettings
+from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, run_or_stop, run_simulation,
                            setup_page, sidebar)
-from rleaky_viz.ui.runner import run_training
+from rleaky_viz.ui.runner import run_trained, run_training
 
 PAGE = PAGES["learn"]
 setup_page("Learn", "🎯")
@@ -24,7 +24,7 @@ target = left.selectbox("target", ("rate", "spike_train"), key="learn_target",
                                      "spike_train": "a teacher's spike train"}.get)
 if target == "rate":
     rate = mid.slider("target rate (spikes / step)", 0.0, 1.0, 0.1, 0.01, key="learn_rate")
-    teacher = None
+    teacher = {}
 else:
     rate = 0.1
     teacher = {"beta": mid.slider("teacher β", 0.0, 1.0, 0.7, 0.01, key="learn_teacher_beta"),
@@ -34,7 +34,8 @@ else:
 epochs = right.number_input("epochs", 1, 500, 60, key="learn_epochs")
 lr = right.number_input("learning rate", 0.0001, 1.0, 0.02, format="%.4f", key="learn_lr")
 
-settings = (cfg, target, rate, tuple(sorted((teacher or {}).items())), int(epochs), float(lr))
+settings = TrainSettings(cfg, target, float(rate), tuple(sorted(teacher.items())), int(epochs),
+                         float(lr))
 buttons = st.columns([1, 1, 4])
 start = buttons[0].button("Train", type="primary", key="learn_train")
 buttons[1].button("Stop", key="learn_stop",
@@ -46,54 +47,55 @@ if start:
 
     def on_epoch(epoch, result):
         st.session_state["learn_result"] = (settings, result)
-        progress.progress((epoch + 1) / epochs,
-                          text=f"Epoch {epoch + 1} of {epochs}: loss {result.losses[-1]:.4g}")
-        if epoch % 5 == 0 or epoch + 1 == epochs:
+        progress.progress((epoch + 1) / settings.epochs,
+                          text=f"Epoch {epoch + 1} of {settings.epochs}: loss {result.losses[-1]:.4g}")
+        if epoch % 5 == 0 or epoch + 1 == settings.epochs:
             chart.plotly_chart(loss_curve_figure(result.losses), key=f"learn_live_{epoch}")
         return True
 
-    result = run_or_stop(lambda: run_training(cfg, target=target, teacher=teacher,
-                                              target_rate=rate, epochs=int(epochs), lr=float(lr),
-                                              on_epoch=on_epoch),
+    result = run_or_stop(lambda: run_training(cfg, **settings.options(), on_epoch=on_epoch),
                          PAGE.url(cfg), expected=(ValueError,))
     st.session_state["learn_result"] = (settings, result)
     progress.empty()
     chart.empty()
 
 saved = st.session_state.get("learn_result")
+trained = saved[0] if saved is not None else settings
+before = run_or_stop(lambda: run_simulation(trained.config), PAGE.url(cfg))  # cached
+teacher_run = (run_or_stop(lambda: run_simulation(trained.teacher_config), PAGE.url(cfg))
+               if trained.target == "spike_train" else None)
+
 if saved is None:
-    st.info("Press **Train** to start.")
-    st.stop()
-saved_settings, result = saved
-if saved_settings != settings:
-    st.info("The settings changed since the last training: press **Train** to train again. "
-            "Below is the last result.")
-if len(result.losses) < saved_settings[4] and not start:
-    st.warning(f"Stopped after {len(result.losses)} of {saved_settings[4]} epochs.")
+    st.info("Press **Train** to start. Below: the network as it is now, and what it should learn.")
+else:
+    result = saved[1]
+    if trained != settings:
+        st.info("The settings changed since the last training: press **Train** to train again. "
+                "Below is the last result.")
+    if len(result.losses) < trained.epochs and not start:
+        st.warning(f"Stopped after {len(result.losses)} of {trained.epochs} epochs.")
+    m = st.columns(3)
+    m[0].metric("loss: first epoch", f"{result.losses[0]:.4g}")
+    m[1].metric("loss: last epoch", f"{result.losses[-1]:.4g}",
+                delta=f"{result.losses[-1] - result.losses[0]:.3g}", delta_color="inverse")
+    m[2].metric("epochs", len(result.losses))
+    st.plotly_chart(loss_curve_figure(result.losses), key="learn_loss", width="stretch")
+    st.plotly_chart(param_trajectory_figure(result.params), key="learn_params", width="stretch")
 
-m = st.columns(3)
-m[0].metric("loss: first epoch", f"{result.losses[0]:.4g}")
-m[1].metric("loss: last epoch", f"{result.losses[-1]:.4g}",
-            delta=f"{result.losses[-1] - result.losses[0]:.3g}", delta_color="inverse")
-m[2].metric("epochs", len(result.losses))
-st.plotly_chart(loss_curve_figure(result.losses), key="learn_loss", width="stretch")
-st.plotly_chart(param_trajectory_figure(result.params), key="learn_params", width="stretch")
-
-trained_cfg = saved_settings[0]
-before = run_simulation(trained_cfg)  # cached, like every page's runs
-# the trained network's run is computed once per training result, not on every rerun
-kept = st.session_state.get("_learn_after_run")
-if kept is None or kept[0] is not result:
-    after = simulate(trained_cfg, state_dict=result.state_dict) if result.state_dict else before
-    st.session_state["_learn_after_run"] = (result, after)
-after = st.session_state["_learn_after_run"][1]
 left, right = st.columns(2)
 left.plotly_chart(raster_figure(before), key="learn_before", width="stretch")
-left.caption(f"Before: {int(before.spk.sum())} spikes")
-right.plotly_chart(raster_figure(after), key="learn_after", width="stretch")
-right.caption(f"After: {int(after.spk.sum())} spikes")
-if saved_settings[1] == "spike_train":
-    teacher_run = run_simulation(trained_cfg.replace(**dict(saved_settings[3])))
+left.caption(f"Before training: {int(before.spk.sum())} spikes, "
+             f"{float(before.spk.mean()):.3g} spikes per step per neuron.")
+if saved is not None and saved[1].state_dict:
+    after = run_or_stop(lambda: run_trained(trained.config, saved[1].state_dict), PAGE.url(cfg))
+    right.plotly_chart(raster_figure(after), key="learn_after", width="stretch")
+    right.caption(f"After training: {int(after.spk.sum())} spikes, "
+                  f"{float(after.spk.mean()):.3g} spikes per step per neuron.")
+elif trained.target == "rate":
+    right.markdown(f"**Target:** {trained.target_rate:g} spikes per step for every neuron "
+                   f"({trained.target_rate * trained.config.num_steps:g} spikes each in "
+                   f"{trained.config.num_steps} steps).")
+if teacher_run is not None:
     st.plotly_chart(raster_figure(teacher_run), key="learn_teacher", width="stretch")
-    st.caption("The teacher's spikes (the target).")
+    st.caption(f"The teacher's spikes (the target): {int(teacher_run.spk.sum())} spikes.")
 st.markdown(f"Link to this configuration: `{PAGE.url(cfg)}`")

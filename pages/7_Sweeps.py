@@ -5,8 +5,7 @@ from rleaky_viz.config import STIMULI
 from rleaky_viz.figures import fi_curve_figure, regime_map_figure, sweep_map_figure
 from rleaky_viz.figures.sweeps import SWEEP_LABELS
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.sweeps import (REGIME_RULES, REGIMES, SWEEPABLE, point_config,
-                               sweep_elements, value_range)
+from rleaky_viz.sweeps import REGIME_RULES, REGIMES, SWEEPABLE, point_config, value_range
 from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, apply_config, run_or_stop,
                            setup_page, sidebar)
 from rleaky_viz.ui.runner import run_sweep as checked_sweep
@@ -21,7 +20,6 @@ AXES = {
     "offset": (-1.0, 1.0, (0.0, 0.5), 0.01),
     "graded_spikes_factor": (0.1, 3.0, (0.5, 2.0), 0.1),
 }
-MAX_NEURON_STEPS = 2 * 10**9  # a sweep bigger than this would keep a session busy for minutes
 MAPS = (("regime", "Regime"), ("rate", "Firing rate"), ("isi_cv", "ISI CV"),
         ("first_spike", "First-spike latency"))
 
@@ -40,9 +38,6 @@ def run_sweep(cfg, grid):
     key = (cfg, tuple((name, tuple(values)) for name, values in grid.items()))
     memo = st.session_state.setdefault("_sweeps_memo", {})
     if key not in memo:
-        if sweep_elements(cfg, grid) > MAX_NEURON_STEPS:
-            raise ValueError("this sweep would compute over 2 billion neuron-steps: lower the "
-                             "resolution, the time steps or the neurons")
         bar = st.empty()
         memo[key] = checked_sweep(cfg, grid, progress=lambda f, text: bar.progress(f, text=text))
         bar.empty()

@@ -81,6 +81,12 @@ def _cmd_app(args) -> int:
 
 
 # ----------------------------------------------------------------------------- configs
+def _recorded() -> tuple[str, ...]:
+    from .core import RECORDABLE
+
+    return RECORDABLE
+
+
 def _field_names() -> list[str]:
     from .config import SimConfig
 
@@ -94,11 +100,11 @@ def _parse_sets(items: Sequence[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise CliError(f"--set {item!r}: write FIELD=VALUE, e.g. --set beta=0.8")
+            raise CliError(f"--set {_short(item)}: write FIELD=VALUE, e.g. --set beta=0.8")
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise CliError(f"--set: unknown field {key!r}; {hint}fields: {', '.join(names)}")
+            raise CliError(f"--set: unknown field {_short(key)}; {hint}fields: {', '.join(names)}")
         query.pop(key, None)  # the last --set of a field wins, and keeps its place in the order
         query[key] = value
     return query
@@ -120,7 +126,8 @@ def config_from_args(args):
             raise CliError(f"--config {path.name}: {e}") from None
     elif getattr(args, "preset", None):
         if args.preset not in PRESETS:
-            raise CliError(f"--preset: unknown preset {args.preset!r}; presets: {', '.join(PRESETS)}")
+            raise CliError(f"--preset: unknown preset {_short(args.preset)}; presets: "
+                           f"{', '.join(PRESETS)}")
         base = PRESETS[args.preset].config
     else:
         base = SimConfig()
@@ -131,13 +138,23 @@ def config_from_args(args):
         raise CliError(f"--set: {e}") from None
 
 
+def _short(text, limit: int = 60) -> str:
+    """A bounded quote of what the user wrote, for one-line messages."""
+    text = str(text)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
+
+
 def _check_out(path: str, suffixes: Sequence[str]) -> Path:
     out = Path(path)
     if out.suffix.lower() not in suffixes:
-        raise CliError(f"--out {path!r}: the file name must end in {' or '.join(suffixes)}")
+        raise CliError(f"--out {_short(path)}: the file name must end in {' or '.join(suffixes)}")
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise CliError(f"--out {path!r}: the folder {str(parent)!r} does not exist")
+    try:
+        exists = parent.is_dir()
+    except OSError as e:  # a name too long for the file system, say
+        raise CliError(f"--out {_short(path)}: {e.strerror or e}") from None
+    if not exists:
+        raise CliError(f"--out {_short(path)}: the folder {_short(parent)} does not exist")
     return out
 
 
@@ -264,7 +281,8 @@ def _run(cfg, args, export: str):
     label = f"simulating {shape} neuron{'s' if cfg.neuron_count > 1 else ''}"
     try:
         trace = service.run(cfg, csv, pt, progress=Progress(label, enabled=not args.quiet),
-                            exports=(export,), budget=int(args.max_mb * 2**20))
+                            exports=(export,), budget=int(args.max_mb * 2**20),
+                            max_work=float("inf"))  # the user's own machine: no time cap
     except service.StimulusError as e:  # a bad expression or CSV: name the stimulus it belongs to
         raise CliError(f"stimulus={cfg.stimulus}: {e}") from None
     except service.USER_ERRORS as e:  # a state dict of the wrong shape, a run over budget
@@ -375,34 +393,25 @@ def _cmd_presets(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {port}")
-    return port
+def _number(kind: type, allowed: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: ``text`` read as ``kind``, refused with ``allowed`` unless ``ok``."""
+    word = "a whole number" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {word}, got {_short(text)}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {_short(text)}")
+        return value
+
+    return parse
 
 
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
+_port = _number(int, "between 1 and 65535", lambda v: 1 <= v <= 65535)
+_index = _number(int, "0 or more", lambda v: v >= 0)
+_positive = _number(float, "a finite number above 0", lambda v: 0 < v < float("inf"))
 
 
 def _add_app_options(p: argparse.ArgumentParser) -> None:
@@ -452,8 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "simulate", help="run a configuration headless and save the traces",
         description="Run a configuration headless and save the traces: one row per "
-                    "(t, batch, neuron) with input, mem, spk, reset, recurrent, leak, base, "
-                    "surrogate_grad.")
+                    "(t, batch, neuron) with input, mem, spk and "
+                    + ", ".join(_recorded()) + ".")
     _add_run_options(sim)
     sim.add_argument("--out", required=True, metavar="FILE", help="traces.csv or traces.parquet")
 

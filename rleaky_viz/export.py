@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import pprint
-import textwrap
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 
 from .config import SimConfig
 from .simulate import Trace
@@ -47,7 +47,21 @@ def _b64(array) -> str:
 
 
 def _wrap(text: str) -> str:
-    return "\n".join(f'    "{chunk}"' for chunk in textwrap.wrap(text, 76)) or '    ""'
+    # base64 has no spaces: slice it (textwrap.wrap is quadratic on one long word)
+    return "\n".join(f'    "{text[i:i + 76]}"' for i in range(0, len(text), 76)) or '    ""'
+
+
+def _value(value, typed: float) -> str:
+    """Code for the β, θ or V the run used: the typed number, or what a state dict set.
+
+    One value is written as a float (its float32 is the run's exactly); one per
+    neuron as a ``torch.tensor`` of floats.
+    """
+    flat = torch.as_tensor(value).detach().cpu().reshape(-1).to(torch.float32)
+    if flat.numel() == 1:
+        used = float(flat[0])
+        return repr(typed) if used == float(np.float32(typed)) else repr(used)
+    return f"torch.tensor({[float(v) for v in flat]!r})"
 
 
 def _surrogate_code(cfg: SimConfig) -> str:
@@ -64,7 +78,9 @@ def snntorch_code(trace: Trace) -> str:
     """A runnable script reproducing ``trace`` with snnTorch (see module docstring)."""
     cfg = trace.config
     x = trace.input.numpy()
-    args = [f"beta={cfg.beta!r}", f"threshold={cfg.threshold!r}",
+    neuron = trace.neuron
+    args = [f"beta={_value(neuron.beta, cfg.beta)}",
+            f"threshold={_value(neuron.threshold, cfg.threshold)}",
             f"reset_mechanism={cfg.reset_mechanism!r}", f"reset_delay={cfg.reset_delay!r}",
             f"spike_grad={_surrogate_code(cfg)}"]
     if cfg.inhibition:
@@ -78,7 +94,7 @@ def snntorch_code(trace: Trace) -> str:
     elif cfg.recurrence == "conv2d":
         args += [f"conv2d_channels={cfg.conv2d_channels}", f"kernel_size={cfg.kernel_size}"]
     elif cfg.recurrence == "one_to_one":
-        args += ["all_to_all=False", f"V={cfg.V!r}"]
+        args += ["all_to_all=False", f"V={_value(neuron.V, cfg.V)}"]
     else:
         args += ["all_to_all=False", "V=0.0", "learn_recurrent=False"]
     if cfg.recurrence in ("linear", "conv2d"):

@@ -1,7 +1,6 @@
 """Surrogate-gradient flows: where the gradient of a loss goes, step by step.
 
-``gradient_flow(cfg, loss)`` simulates ``cfg`` through ``core.unroll`` with
-autograd on and returns the gradient of ``loss`` with respect to every
+``gradient_flow(cfg, loss)`` runs ``cfg`` through ``core.backprop`` and returns the gradient of ``loss`` with respect to every
 step's membrane (the total derivative dL/dU[t], through every later step),
 the input, and every learnable parameter, plus a split of dL/dU[t] into the
 paths it arrives by:
@@ -14,9 +13,15 @@ paths it arrives by:
   detaches it, so this is zero, unless the what-if ``reset_grad`` is on.
 
 The four add up to dL/dU[t] (up to rounding, which is large in absolute
-terms when gradients explode).  With ``reset_delay=False`` a step's spike is
-decided before that step's reset, so the spike paths of U[t] run through
-the next step's leak term and are counted there.
+terms when gradients explode).  With ``reset_delay=False`` and a reset
+mechanism, a step's spike is decided before that step's own reset, so U[t]
+(taken after it) reaches later spikes only through the next step's leak term,
+and its spike paths are counted there.
+
+The run and its gradients come from ``core.backprop`` (the fast engine's
+hand-written BPTT where it applies, autograd over the step loop elsewhere);
+the split uses the rule's own derivatives (``StepRule.mem_spike_factor``,
+``reset_derivative``, ``recurrent_vjp``), so nothing here redoes the update.
 """
 from __future__ import annotations
 
@@ -28,8 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import SimConfig
-from .core import unroll
-from .core.surrogate import surrogate_derivative
+from .core import backprop
 from .simulate import Trace, build_neuron, resolve_device
 from .stimulus import make_input
 
@@ -105,17 +109,6 @@ class FlowResult:
         return {k: float(v.abs().sum()) for k, v in self.paths.items()}
 
 
-def _grad(value: torch.Tensor, wrt: list) -> list:
-    """autograd.grad for tensors that may not be in the graph at all (their gradient is 0)."""
-    live = [i for i, t in enumerate(wrt) if t.requires_grad]
-    found = torch.autograd.grad(value, [wrt[i] for i in live], allow_unused=True) if live else ()
-    grads = [torch.zeros_like(t) for t in wrt]
-    for i, g in zip(live, found):
-        if g is not None:
-            grads[i] = g
-    return grads
-
-
 def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
                   upload: Optional[np.ndarray] = None,
                   state_dict: Optional[Mapping[str, torch.Tensor]] = None,
@@ -131,83 +124,41 @@ def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
     what_if = cfg.reset_grad if reset_grad is None else bool(reset_grad)
     device, notice = resolve_device(cfg.device)
     neuron = build_neuron(cfg, state_dict).to(device)
-    x = make_input(cfg, upload).to(device).requires_grad_(True)
-    # The fast engine's hand-written BPTT computes dL/dU[t] anyway and hands it
-    # over; the what-if (or a configuration it does not cover) takes the step
-    # loop, keeping each step's tensors so autograd can give the same adjoints.
-    fast = not what_if
-    if fast:
-        try:
-            out = unroll(neuron, x, record=True, engine="fast")
-        except ValueError:
-            fast = False
-    if not fast:
-        out = unroll(neuron, x, record=True, keep_steps=True, reset_grad=what_if)
-    value = loss_fn(out.spk, out.mem)
-    if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        raise LossError("the loss must return a single-number tensor")
-    named = [(n, p) for n, p in neuron.named_parameters()]
-    names, params = [n for n, _ in named], [p for _, p in named]
-    T, P = x.shape[0], len(params)
-    wrt = [x, out.mem, out.spk, *params]
-    if not fast:
-        wrt += [*out.steps["mem"], *out.steps["reset"]]
-    grads = _grad(value, wrt)
-    g_x, g_mem_out, g_spk_out = grads[0], grads[1], grads[2]
-    g_params = dict(zip(names, (g.detach().cpu() for g in grads[3:3 + P])))
-    if fast:
-        g_mem = out.adjoints.get("dL_dmem", torch.zeros_like(x))
-        g_reset = None
-    else:
-        g_mem = torch.stack(grads[3 + P:3 + P + T])
-        g_reset = torch.stack(grads[3 + P + T:])  # all zero unless the what-if is on
-    # B[t] = leak + x[t] + rec adds x with weight 1: dL/dx[t] is also the
-    # adjoint of the leak and recurrent terms of step t
-    g_leak = g_rec = g_x
+    x = make_input(cfg, upload).to(device)
 
+    def checked_loss(spk, mem):
+        value = loss_fn(spk, mem)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise LossError("the loss must return a single-number tensor")
+        return value
+
+    grads = backprop(neuron, x, checked_loss, record=True, reset_grad=what_if)
+    out, rule = grads.rollout, grads.rule
     with torch.no_grad():
-        beta = neuron.beta.clamp(0, 1)
-        # how S[t] moves with U[t]: the surrogate derivative, times g (or the
-        # inhibition mask); none when spikes are decided before the reset
-        factor = out.surrogate_grad.clone()
-        if cfg.inhibition:
-            shift = out.mem - neuron.threshold
-            factor *= torch.zeros_like(shift).scatter_(-1, shift.argmax(-1, keepdim=True), 1.0)
-        else:
-            factor *= neuron.graded_spikes_factor
-        if not neuron.reset_delay or neuron.surrogate_disable:
-            factor.zero_()
-        leak = torch.zeros_like(g_mem)
-        leak[:-1] = g_leak[1:] * beta
-        recurrent = torch.zeros_like(g_mem)
-        rec_back = _recurrent_vjp(neuron, out.spk.detach(), g_rec)
-        recurrent[:-1] = rec_back[1:] * factor[:-1]
-        direct = g_mem_out + g_spk_out * factor
-        # R[t+1] = H(U[t] - θ): its adjoint reaches U[t] through the surrogate derivative
-        reset = torch.zeros_like(g_mem)
-        if what_if:
-            dR_dU = surrogate_derivative(neuron._spike_fn(), out.mem.detach() - neuron.threshold)
-            reset[:-1] = g_reset[1:] * dR_dU[:-1]
+        # how S[t] moves with U[t] (surrogate derivative times g or the
+        # inhibition mask; zero where the spike was decided before the reset)
+        factor = rule.mem_spike_factor(out.surrogate_grad, out.decision)
+        # B[t] = leak + x[t] + rec adds x with weight 1: dL/dx[t] is also the
+        # adjoint of the leak and recurrent terms of step t
+        g_base = grads.dL_dinput
+        leak = torch.zeros_like(grads.dL_dmem)
+        leak[:-1] = g_base[1:] * rule.beta
+        recurrent = torch.zeros_like(grads.dL_dmem)
+        recurrent[:-1] = rule.recurrent_vjp(out.spk, g_base)[1:] * factor[:-1]
+        direct = grads.dL_dmem_direct + grads.dL_dspk_direct * factor
+        # R[t+1] = H(U[t] - θ): its adjoint reaches U[t] through the reset's derivative
+        reset = torch.zeros_like(grads.dL_dmem)
+        if grads.dL_dreset is not None:
+            reset[:-1] = grads.dL_dreset[1:] * rule.reset_derivative(out.mem)[:-1]
     cpu = lambda t: t.detach().to("cpu")  # noqa: E731
     trace = Trace.from_rollout(cfg, x, out, neuron, device, notice)
-    return FlowResult(trace=trace, loss=float(value.detach()), dL_dmem=cpu(g_mem),
-                      dL_dinput=cpu(g_x), param_grads=g_params,
+    return FlowResult(trace=trace, loss=float(grads.loss), dL_dmem=cpu(grads.dL_dmem),
+                      dL_dinput=cpu(grads.dL_dinput),
+                      param_grads={n: cpu(g) for n, g in grads.param_grads.items()},
                       surrogate_grad=cpu(out.surrogate_grad),
                       paths={"direct": cpu(direct), "leak": cpu(leak), "recurrent": cpu(recurrent),
                              "reset": cpu(reset)},
                       reset_grad=what_if)
-
-
-def _recurrent_vjp(neuron, spk: torch.Tensor, grad_rec: torch.Tensor) -> torch.Tensor:
-    """dL/dS[t-1] through rec(S[t-1]) at every step at once (rec is affine in S)."""
-    with torch.enable_grad():
-        s = spk.detach().clone().requires_grad_(True)
-        flat = s.reshape(-1, *s.shape[2:])  # (T*batch, *neurons): conv2d wants 4-D
-        rec = neuron._recurrent_fn()(flat)
-        if not rec.requires_grad:
-            return torch.zeros_like(spk)
-        (g,) = torch.autograd.grad(rec, s, grad_rec.reshape(rec.shape), allow_unused=True)
-    return torch.zeros_like(spk) if g is None else g
 
 
 # --- vanishing and exploding gradients ------------------------------------------

@@ -19,7 +19,7 @@ from .core import unroll
 from .simulate import build_neuron, simulate
 from .stimulus import make_input
 
-__all__ = ["TrainResult", "train", "smooth_spikes", "TARGETS"]
+__all__ = ["TrainResult", "TrainSettings", "train", "smooth_spikes", "TARGETS"]
 
 TARGETS = ("spike_train", "rate")
 
@@ -36,6 +36,27 @@ def smooth_spikes(spk: torch.Tensor, tau: float = 5.0) -> torch.Tensor:
         acc = decay * acc + s
         out.append(acc)
     return torch.stack(out)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What a training is asked to do: the network's config and the options of :func:`train`."""
+
+    config: SimConfig
+    target: str = "rate"
+    target_rate: float = 0.1
+    teacher: tuple = ()          # (field, value) pairs: the teacher is config with these
+    epochs: int = 50
+    lr: float = 0.05
+
+    @property
+    def teacher_config(self) -> SimConfig:
+        return self.config.replace(**dict(self.teacher))
+
+    def options(self) -> dict:
+        """Keyword arguments of :func:`train` (after the config)."""
+        return dict(target=self.target, teacher=dict(self.teacher) or None,
+                    target_rate=self.target_rate, epochs=self.epochs, lr=self.lr)
 
 
 @dataclass

@@ -46,7 +46,9 @@ __all__ = ["MemoryBudgetError", "ServerBusyError", "UploadError", "StateDictErro
            "USER_ERRORS", "MEMORY_BUDGET_BYTES", "SERVER_MEMORY_BYTES", "MAX_STATE_DICT_BYTES",
            "MAX_CONFIG_BYTES", "WORKS", "EXPORTS", "estimate_bytes", "export_bytes",
            "check_budget", "admit", "read_bounded", "read_csv_upload", "load_state_dict_bytes",
-           "prepare_uploads", "run", "run_flow", "check_finite", "ResultCache", "CACHE_BYTES",
+           "prepare_uploads", "run", "run_flow", "check_finite", "ResultCache", "CACHE_BYTES", "run_trusted", "work_units",
+           "check_compute", "TooMuchWorkError", "MAX_WORK_UNITS",
+           "state_digest",
            "digest", "nbytes"]
 
 
@@ -72,6 +74,57 @@ class RunError(ValueError):
 
 
 USER_ERRORS = (StimulusError, StateDictError, MemoryBudgetError, UploadError, RunError)
+
+# ----------------------------------------------------------------------------- compute
+# Memory is not the only thing one link can take: a sweep the memory budget allows
+# could hold a core for minutes.  Work is counted in neuron-steps (one neuron of one
+# sample for one step, ~0.1 us of element-wise work here) plus the recurrent
+# multiply-adds, which BLAS and the conv kernels do about a hundred times faster
+# each.  RLEAKY_VIZ_MAX_WORK caps one request (default 4e8: about 15 s on one core
+# of the 2-core machine this was measured on; a 1,000-neuron linear population over
+# 10,000 steps is 1.1e8).
+MAX_WORK_UNITS = float(os.environ.get("RLEAKY_VIZ_MAX_WORK", "4e8") or "4e8")
+_MAC_WEIGHT = 0.01
+_WORK_FACTOR = {"run": 1.0, "flow": 3.0, "distance": 3.0, "sweep": 1.0, "train": 3.0}
+
+
+class TooMuchWorkError(MemoryBudgetError):
+    """A request that would keep a core of the shared server busy for too long."""
+
+
+def _recurrent_macs(cfg: SimConfig) -> int:
+    if cfg.recurrence == "linear":
+        return cfg.num_neurons ** 2
+    if cfg.recurrence == "conv2d":
+        return cfg.conv2d_channels ** 2 * cfg.kernel_size ** 2 * cfg.grid_size ** 2
+    return 0
+
+
+def work_units(cfg: SimConfig, work: str = "run", *, points: int = 1, epochs: int = 1) -> float:
+    """The computation a request asks for, in neuron-steps (see MAX_WORK_UNITS)."""
+    per_step = cfg.neuron_count + _MAC_WEIGHT * _recurrent_macs(cfg)
+    repeats = max(1, int(points)) * (max(1, int(epochs)) if work == "train" else 1)
+    return _WORK_FACTOR[work] * cfg.num_steps * cfg.batch_size * per_step * repeats
+
+
+def check_compute(cfg: SimConfig, work: str = "run", *, points: int = 1, epochs: int = 1,
+                  limit: Optional[float] = None) -> float:
+    """The work of a request, or TooMuchWorkError (saying what to reduce) if it is over the cap."""
+    limit = MAX_WORK_UNITS if limit is None else limit
+    units = work_units(cfg, work, points=points, epochs=epochs)
+    if units > limit:
+        what = {"run": "this run", "flow": "the gradients of this run",
+                "distance": "this gradient sweep", "sweep": "this sweep",
+                "train": "this training"}[work]
+        extra = {"sweep": ", or sweep fewer points", "distance": ", or fewer values",
+                 "train": ", or train for fewer epochs"}.get(work, "")
+        raise TooMuchWorkError(
+            f"{what} is too much computation for a shared server ({units:.2g} neuron-steps; "
+            f"at most {limit:.2g}): reduce time steps ({cfg.num_steps:,}), batch size "
+            f"({cfg.batch_size}) or neurons ({cfg.neuron_count:,}){extra}. The command line "
+            "(rleaky-viz simulate) has no such limit.")
+    return units
+
 
 class _Admission:
     """Memory reserved by the runs in flight in this process (shared by every session)."""
@@ -119,9 +172,9 @@ def read_bounded(path: str | os.PathLike, limit: int, option: str) -> bytes:
     try:
         info = os.stat(path)
     except OSError as e:
-        raise UploadError(f"{option}: cannot read {str(path)!r}: {e.strerror or e}") from None
+        raise UploadError(f"{option}: cannot read {_quote(path)}: {e.strerror or e}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise UploadError(f"{option}: {str(path)!r} is not a regular file")
+        raise UploadError(f"{option}: {_quote(path)} is not a regular file")
     if info.st_size > limit:
         raise UploadError(f"{option}: {Path(path).name} is {info.st_size / 2**20:.1f} MB; at most "
                           f"{_size(limit)} are allowed")
@@ -129,10 +182,15 @@ def read_bounded(path: str | os.PathLike, limit: int, option: str) -> bytes:
         with open(path, "rb") as f:
             data = f.read(limit + 1)
     except OSError as e:
-        raise UploadError(f"{option}: cannot read {str(path)!r}: {e.strerror or e}") from None
+        raise UploadError(f"{option}: cannot read {_quote(path)}: {e.strerror or e}") from None
     if len(data) > limit:  # it grew while we looked
         raise UploadError(f"{option}: {Path(path).name} is over {_size(limit)}")
     return data
+
+
+def _quote(path, limit: int = 60) -> str:
+    text = str(path)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def _size(n: int) -> str:
@@ -153,7 +211,7 @@ def _check_archive(data: bytes) -> None:
     """Refuse a .pt archive before torch reads it: size, members, and what they unpack to."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except Exception:  # BadZipFile, and NotImplementedError for a version it cannot read
         raise StateDictError("state dict: the file is not a PyTorch state dict that can be loaded "
                              "safely (with weights_only=True, from the zip archive torch.save "
                              "writes)") from None
@@ -166,7 +224,9 @@ def _check_archive(data: bytes) -> None:
         if declared > MAX_STATE_DICT_BYTES:
             raise StateDictError(f"state dict: the archive unpacks to {declared / 2**20:,.1f} MB; "
                                  f"at most {_size(MAX_STATE_DICT_BYTES)} are allowed")
-        # A member's declared size can lie: inflate the compressed ones, counting.
+        # Inflate the compressed members, counting: zipfile stops at each member's
+        # declared size and checks its CRC, so a member that holds more than it
+        # declares is refused here as damaged, before torch reads a byte of it.
         total = 0
         for m in members:
             if m.compress_type == zipfile.ZIP_STORED:
@@ -193,7 +253,9 @@ def _check_archive(data: bytes) -> None:
 
 def _check_tensor(key: str, value: torch.Tensor) -> None:
     where = f"state dict '{key[:60]}'"
-    if value.layout != torch.strided or value.is_sparse or getattr(value, "is_nested", False):
+    if getattr(value, "is_nested", False):
+        raise StateDictError(f"{where} is a nested tensor; only dense (strided) tensors are allowed")
+    if value.layout != torch.strided or value.is_sparse:
         raise StateDictError(f"{where} is a {str(value.layout).replace('torch.', '')} tensor; only "
                              "dense (strided) tensors are allowed")
     if value.device.type != "cpu" or value.is_meta:
@@ -212,7 +274,7 @@ def load_state_dict_bytes(data: bytes) -> dict:
     """An uploaded ``.pt`` state dict, checked before, while and after ``torch.load``.
 
     Before: its size and the archive's members (what they unpack to, read
-    without trusting the headers).  While: ``weights_only=True``, so no code
+    and checked against their CRCs).  While: ``weights_only=True``, so no code
     in the file runs.  After: a mapping of names, every tensor dense, on the
     CPU with its values, and of a bounded size.  Values are checked against
     the layer they go into by ``simulate.load_recurrent_state``.
@@ -265,13 +327,46 @@ def check_finite(trace: Trace) -> Trace:
 def run(cfg: SimConfig, csv_bytes: Optional[bytes] = None, pt_bytes: Optional[bytes] = None, *,
         progress: Optional[Callable[[int, int], None]] = None,
         exports: Sequence[str] = (), budget: Optional[int] = None,
-        wait_s: float = 30.0) -> Trace:
-    """Check, admit and simulate ``cfg`` with its uploads: the one way a run starts."""
+        max_work: Optional[float] = None, wait_s: float = 30.0) -> Trace:
+    """Check, admit and simulate ``cfg`` with its uploads: the one way a run starts.
+
+    ``budget`` and ``max_work`` default to the server's limits
+    (RLEAKY_VIZ_MEMORY_MB, RLEAKY_VIZ_MAX_WORK); the CLI passes its own.
+    """
     need = check_budget(cfg, "run", exports=exports, budget=budget)
+    check_compute(cfg, "run", limit=max_work)
     upload, state = prepare_uploads(cfg, csv_bytes, pt_bytes)
     with admit(need, wait_s=wait_s):
         trace = simulate(cfg, upload=upload, state_dict=state, progress=progress)
     return check_finite(trace)
+
+
+def run_trusted(cfg: SimConfig, state_dict: Mapping[str, torch.Tensor], *,
+                budget: Optional[int] = None, wait_s: float = 30.0) -> Trace:
+    """Run ``cfg`` with parameters this program made (a training's result), admitted.
+
+    Shapes and finiteness are checked as for an upload; the controls' bounds
+    are not, since training may carry β or θ past them.
+    """
+    need = check_budget(cfg, "run", budget=budget)
+    with admit(need, wait_s=wait_s):
+        trace = simulate(cfg, state_dict=state_dict, trusted_state=True)
+    return check_finite(trace)
+
+
+def state_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A cache key for a state dict: its names, shapes, dtypes and values."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        h.update(key.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
 
 
 def run_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None, pt_bytes: Optional[bytes] = None,
@@ -280,6 +375,7 @@ def run_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None, pt_bytes: Option
     from .flows import gradient_flow
 
     need = check_budget(cfg, "flow", budget=budget)
+    check_compute(cfg, "flow")
     upload, state = prepare_uploads(cfg, csv_bytes, pt_bytes)
     with admit(need, wait_s=wait_s):
         return gradient_flow(cfg, upload=upload, state_dict=state)

@@ -93,7 +93,8 @@ def _init_kernel(conv: torch.nn.Conv2d, cfg: SimConfig):
         conv.bias.zero_()
 
 
-def build_neuron(cfg: SimConfig, state_dict: Optional[Mapping[str, torch.Tensor]] = None) -> RLeaky:
+def build_neuron(cfg: SimConfig, state_dict: Optional[Mapping[str, torch.Tensor]] = None, *,
+                 trusted: bool = False) -> RLeaky:
     """The ``core.RLeaky`` that ``cfg`` describes, weights initialised from ``cfg.seed``."""
     common = dict(
         beta=cfg.beta, threshold=cfg.threshold, reset_mechanism=cfg.reset_mechanism,
@@ -121,7 +122,7 @@ def build_neuron(cfg: SimConfig, state_dict: Optional[Mapping[str, torch.Tensor]
         else:  # "none": a plain leaky neuron, the recurrence weight fixed at zero
             neuron = RLeaky(all_to_all=False, V=0.0, learn_recurrent=False, **common)
     if state_dict is not None:
-        load_recurrent_state(neuron, state_dict)
+        load_recurrent_state(neuron, state_dict, bounded=not trusted)
     return neuron
 
 
@@ -139,7 +140,8 @@ def _scalar_bounds(key: str):
     return spec["lo"], spec["hi"]
 
 
-def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor]) -> None:
+def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor], *,
+                         bounded: bool = True) -> None:
     """Load an snnTorch RLeaky's recurrent weights (and beta/threshold/V if present), checked.
 
     Only ``recurrent.weight``, ``recurrent.bias``, ``beta``, ``threshold`` and
@@ -147,6 +149,8 @@ def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor])
     checked as the run will use it (float32): dense floats of the layer's
     shape, finite after the cast; β, θ and V within ``SimConfig``'s bounds
     (one value, or one per neuron), weights within ±MAX_UPLOADED_WEIGHT.
+    ``bounded=False`` skips the bounds (not the rest) for a state dict this
+    program made itself, such as a training result, whose β may have left them.
     """
     if not isinstance(state_dict, Mapping):
         raise StateDictError("the file does not hold a state dict (a mapping of names to tensors)")
@@ -185,9 +189,13 @@ def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor])
             lo, hi = -MAX_UPLOADED_WEIGHT, MAX_UPLOADED_WEIGHT
         else:
             lo, hi = _scalar_bounds(key)
-        if cast.numel() and (float(cast.min()) < lo or float(cast.max()) > hi):
-            raise StateDictError(f"{where} must lie between {lo:g} and {hi:g} (as the controls "
-                                 f"allow); it reaches {float(cast.abs().max()):.4g}")
+        if bounded and cast.numel():
+            # compared in float32, as the value is used: 0.01 saved by snnTorch is 0.0099999998
+            lo32, hi32 = (torch.tensor(v, dtype=torch.float32) for v in (lo, hi))
+            outside = cast[(cast < lo32) | (cast > hi32)]
+            if outside.numel():
+                raise StateDictError(f"{where} must lie between {lo:g} and {hi:g} (as the "
+                                     f"controls allow); it holds {float(outside[0]):.4g}")
         new[key] = cast.to(expected[key].dtype)
     with torch.no_grad():
         for key, value in new.items():
@@ -199,7 +207,11 @@ def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor])
 
 @dataclass
 class Trace:
-    """A recorded run. Tensors are on the CPU, shape ``(T, batch, *neuron_shape)``."""
+    """A recorded run. Tensors are on the CPU, shape ``(T, batch, *neuron_shape)``.
+
+    Besides ``input``, ``spk`` and ``mem`` it holds one field per name of
+    ``core.RECORDABLE``, in that order (tests/test_core_validation.py checks it).
+    """
 
     config: SimConfig
     input: torch.Tensor
@@ -209,6 +221,7 @@ class Trace:
     recurrent: torch.Tensor
     leak: torch.Tensor
     base: torch.Tensor
+    decision: torch.Tensor
     surrogate_grad: torch.Tensor
     neuron: RLeaky
     device: str = "cpu"
@@ -220,8 +233,7 @@ class Trace:
         """A Trace of an ``unroll(..., record=True)`` result, every tensor detached on the CPU."""
         cpu = lambda t: t.detach().to("cpu")  # noqa: E731
         return cls(config=cfg, input=cpu(x), spk=cpu(out.spk), mem=cpu(out.mem),
-                   reset=cpu(out.reset), recurrent=cpu(out.recurrent), leak=cpu(out.leak),
-                   base=cpu(out.base), surrogate_grad=cpu(out.surrogate_grad),
+                   **{n: cpu(getattr(out, n)) for n in RECORDABLE},
                    neuron=neuron.to("cpu"), device=str(device), notices=[notice] if notice else [])
 
     @property
@@ -238,7 +250,7 @@ class Trace:
         T, B = self.spk.shape[:2]
         N = int(np.prod(self.spk.shape[2:]))
         batches = range(B) if batch is None else [batch]
-        names = ("input", "mem", "spk", "reset", "recurrent", "leak", "base", "surrogate_grad")
+        names = ("input", "mem", "spk", *RECORDABLE)
         data = {n: self.flat(n) for n in names}
         t_idx = np.repeat(np.arange(T), N)
         n_idx = np.tile(np.arange(N), T)
@@ -255,7 +267,8 @@ PROGRESS_CHUNKS = 50  # with a progress callback, a run is unrolled in this many
 
 
 def simulate(cfg: SimConfig, upload: Optional[np.ndarray] = None,
-             state_dict: Optional[Mapping[str, torch.Tensor]] = None,
+             state_dict: Optional[Mapping[str, torch.Tensor]] = None, *,
+             trusted_state: bool = False,
              progress: Optional[Callable[[int, int], None]] = None) -> Trace:
     """Run ``cfg`` and record everything the views need.
 
@@ -264,7 +277,7 @@ def simulate(cfg: SimConfig, upload: Optional[np.ndarray] = None,
     is the same, tensor for tensor.
     """
     device, notice = resolve_device(cfg.device)
-    neuron = build_neuron(cfg, state_dict).to(device)
+    neuron = build_neuron(cfg, state_dict, trusted=trusted_state).to(device)
     x = make_input(cfg, upload)
     with torch.no_grad():
         if progress is None:

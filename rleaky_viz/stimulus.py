@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 
 import numpy as np
 import torch
@@ -171,7 +172,9 @@ def parse_csv(data: bytes, num_neurons: int, name: str = "upload") -> np.ndarray
         raise StimulusError(f"{name} is not a text CSV file (it is not UTF-8)") from None
     if "\x00" in text:
         raise StimulusError(f"{name} is not a text CSV file")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # records end at line breaks only: \r\n, \n or \r (str.splitlines would also split
+    # at form feeds, \x1c-\x1e, U+2028 ...)
+    lines = [ln for ln in re.split(r"\r\n|\r|\n", text) if ln.strip()]
     if not lines:
         raise StimulusError(f"{name} has no rows")
     rows = [ln.split(",") for ln in lines]

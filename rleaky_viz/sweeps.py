@@ -44,7 +44,7 @@ __all__ = ["sweep", "SWEEPABLE", "STAT_COLUMNS", "REGIMES", "REGIME_RULES", "cla
 # and the two stimulus fields that change the input current of a point.
 SWEEPABLE = ("beta", "threshold", "V", "amplitude", "offset", "graded_spikes_factor")
 _NEURON_TENSORS = ("beta", "threshold", "V", "graded_spikes_factor")
-_INPUT_FIELDS = ("amplitude", "offset")
+INPUT_FIELDS = ("amplitude", "offset")
 
 MAX_GRID_POINTS = 64 * 64
 # grid points x samples x neurons: the state updated every step (and what
@@ -155,7 +155,7 @@ def _check_grid(cfg: SimConfig, grid) -> dict[str, list[float]]:
     if elements > MAX_STATE_ELEMENTS:
         raise ValueError(f"grid points x batch_size x neurons = {elements:,}; at most "
                          f"{MAX_STATE_ELEMENTS:,} are allowed: use fewer points or neurons")
-    currents = math.prod(len(v) for k, v in checked.items() if k in _INPUT_FIELDS)
+    currents = math.prod(len(v) for k, v in checked.items() if k in INPUT_FIELDS)
     if currents > 1 and currents * cfg.num_steps * cfg.batch_size * cfg.neuron_count > MAX_INPUT_ELEMENTS:
         raise ValueError(f"grid: the {currents} different input currents (amplitude, offset) of "
                          f"{cfg.num_steps} steps x {cfg.batch_size * cfg.neuron_count} neurons would "
@@ -287,7 +287,7 @@ def _inputs(cfg: SimConfig, points, names, upload) -> tuple[torch.Tensor, Option
     ``simulate`` would use), and points share the random draws (same seed).
     With neither swept, K = 1 and the index is None (broadcast).
     """
-    swept = [n for n in names if n in _INPUT_FIELDS]
+    swept = [n for n in names if n in INPUT_FIELDS]
     if not swept:
         return make_input(cfg, upload)[:, None], None
     keys = [tuple(p[names.index(n)] for n in swept) for p in points]

@@ -67,7 +67,7 @@ def test_simulate_config_json_to_parquet(tmp_path):
     assert result.returncode == 0, result.stderr
     frame = pd.read_parquet(tmp_path / "t.parquet")
     want = simulate(cfg.replace(num_steps=30)).to_frame()
-    assert frame.shape == want.shape == (30 * 5, 11)
+    assert frame.shape == want.shape == (30 * 5, 12)  # t, batch, neuron, input, mem, spk + RECORDABLE
     pd.testing.assert_frame_equal(frame, want)
 
 

@@ -352,6 +352,8 @@ def test_unroll_record(case, reset_mechanism, surrogate, engine):
                     "zero": out.base - out.reset * out.base,
                     "none": out.base}[reset_mechanism]
     assert torch.equal(mem.detach(), expected_mem)
+    # with the (default) delayed reset the spike is decided on U[t] itself
+    assert torch.equal(out.decision, mem.detach())
     # the surrogate's derivative at mem - threshold, as snnTorch's autograd gives it
     ref_fn = {"atan": ref_sg.atan(), "fast_sigmoid": ref_sg.fast_sigmoid(**params),
               "triangular": ref_sg.triangular(), "SFS": ref_sg.SFS()}[surrogate]
@@ -413,3 +415,18 @@ def test_unroll_rejects_bad_input(bad):
 def test_unroll_rejects_foreign_module():
     with pytest.raises(TypeError):
         unroll(snn.RLeaky(beta=0.5, linear_features=N), torch.zeros(3, 2, N))
+
+
+def test_trace_and_its_table_follow_recordable():
+    """core.RECORDABLE is the one list of recorded fields: the Trace and its table follow it."""
+    from dataclasses import fields
+
+    from rleaky_viz import SimConfig
+    from rleaky_viz.simulate import Trace, simulate
+
+    names = [f.name for f in fields(Trace)]
+    assert tuple(n for n in names if n in RECORDABLE) == RECORDABLE
+    trace = simulate(SimConfig(num_neurons=3, recurrence="linear", num_steps=6, reset_delay=False))
+    for name in RECORDABLE:
+        assert getattr(trace, name).shape == trace.mem.shape, name
+    assert set(RECORDABLE) <= set(trace.to_frame().columns)

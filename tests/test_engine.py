@@ -1,9 +1,11 @@
 """The fast whole-sequence engine against the step loop: same bits forward, same gradients."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from rleaky_viz import SimConfig
-from rleaky_viz.core import RLeaky, unroll
+from rleaky_viz.core import RECORDABLE, RLeaky, StepRule, backprop, engine, unroll
 from rleaky_viz.core.surrogate import fast_sigmoid, triangular
 from rleaky_viz.flows import gradient_flow
 
@@ -42,7 +44,7 @@ def test_fast_engine_matches_step_loop(layer, mech, reset_delay, extra):
     step = unroll(neuron, x, s0, u0, record=True, engine="step")
     fast = unroll(neuron, x, s0, u0, record=True, engine="fast")
     assert torch.equal(step.spk, fast.spk) and torch.equal(step.mem, fast.mem)
-    for name in ("reset", "recurrent", "leak", "base", "surrogate_grad"):
+    for name in RECORDABLE:
         assert torch.equal(getattr(step, name), getattr(fast, name)), name
     params = [p for p in neuron.parameters() if p.requires_grad]
     wrt = [x, u0, *params]
@@ -89,3 +91,73 @@ def test_flows_take_the_adjoints_from_the_engine(recurrence):
     assert not torch.allclose(fast.dL_dmem, step.dL_dmem)  # the what-if does change them
     slow = gradient_flow(cfg.replace(surrogate="SSO"))  # not covered: step loop
     assert slow.dL_dmem.shape == fast.dL_dmem.shape
+
+
+def close(a, b):
+    # sums over the whole run: tolerance per unit of gradient
+    torch.testing.assert_close(a, b, atol=1e-5 * max(1.0, b.abs().max().item()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer, mech, reset_delay, extra", CASES,
+                         ids=["-".join(map(str, c)) for c in CASES])
+def test_backprop_hands_over_the_same_gradients_on_both_loops(layer, mech, reset_delay, extra):
+    """The engine's BPTT returns dL/dU[t] itself; autograd over the step loop gives the same."""
+    kwargs, shape = LAYERS[layer]
+    torch.manual_seed(4)
+    neuron = RLeaky(beta=torch.tensor(0.85), reset_mechanism=mech, reset_delay=reset_delay,
+                    learn_beta=True, learn_threshold=True, threshold=0.9, **kwargs,
+                    **EXTRAS[extra])
+    x = torch.rand(40, *shape) * 0.9
+    s0, u0 = (torch.rand(shape) > 0.5).float(), torch.rand(shape)
+    loss = lambda spk, mem: loss_of(SimpleNamespace(spk=spk, mem=mem), shape)  # noqa: E731
+    fast = backprop(neuron, x, loss, s0, u0, record=True, engine="fast")
+    step = backprop(neuron, x, loss, s0, u0, record=True, engine="step")
+    assert torch.equal(fast.rollout.spk, step.rollout.spk)
+    assert torch.equal(fast.rollout.mem, step.rollout.mem)
+    for name in RECORDABLE:
+        assert torch.equal(getattr(fast.rollout, name), getattr(step.rollout, name)), name
+    assert fast.loss == step.loss
+    for name in ("dL_dmem", "dL_dinput", "dL_dmem_direct", "dL_dspk_direct"):
+        close(getattr(fast, name), getattr(step, name))
+    assert fast.dL_dreset is None and step.dL_dreset is None
+    assert set(fast.param_grads) == set(step.param_grads) == {n for n, _ in neuron.named_parameters()}
+    for name, g in step.param_grads.items():
+        close(fast.param_grads[name], g)
+    # and the engine's adjoints are the ones unroll's autograd node uses
+    xg = x.clone().requires_grad_(True)
+    out = unroll(neuron, xg, s0, u0, engine="fast")
+    (g_x,) = torch.autograd.grad(loss(out.spk, out.mem), xg)
+    assert torch.equal(g_x, fast.dL_dinput)
+
+
+def test_the_engine_is_chosen_by_fast_path_applies(monkeypatch):
+    """gradient_flow asks the core, which asks fast_path_applies; nothing tries and catches."""
+    calls = []
+    real = engine.backward
+    monkeypatch.setattr(engine, "backward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = SimConfig(recurrence="linear", num_neurons=4, num_steps=20, amplitude=0.4)
+    neuron = RLeaky(beta=0.9, linear_features=4)
+    assert engine.fast_path_applies(neuron, torch.zeros(3, 1, 4), StepRule(neuron))
+    gradient_flow(cfg)
+    assert calls == [1]
+    for other in (cfg.replace(surrogate="SSO"), cfg.replace(state_quant_bits=4)):
+        gradient_flow(other)  # not covered by the engine: the step loop, no engine call
+    gradient_flow(cfg, reset_grad=True)  # the what-if: the step loop too
+    assert calls == [1]
+
+
+def test_recorded_spikes_follow_the_decision_membrane():
+    """S = H(P - θ)·g (or the inhibition mask): the recorded P is what the spike test read."""
+    from rleaky_viz.core.quant import state_quant
+    torch.manual_seed(5)
+    x = torch.rand(30, 3, 5) * 0.9
+    for kwargs in (dict(reset_delay=False), dict(reset_delay=False, reset_mechanism="zero"),
+                   dict(state_quant=state_quant(3, threshold=0.9)), dict(inhibition=True),
+                   dict(graded_spikes_factor=0.5, reset_delay=False)):
+        neuron = RLeaky(beta=0.85, threshold=0.9, linear_features=5, **kwargs)
+        out = unroll(neuron, x, record=True)
+        rule = StepRule(neuron)
+        shift = out.decision - neuron.threshold
+        assert torch.equal(out.spk, (shift > 0).float() * rule.spike_scale(shift)), kwargs
+        if not neuron.reset_delay:
+            assert not torch.equal(out.decision, out.mem)  # U[t] is taken after the reset

@@ -17,11 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FAULT_SEED = "424242"
 # Every page whose run goes through the runner (found by reading the pages, so a new
 # page is covered without editing this list).
-# pages that run a simulation as they load (Learn runs only after Train is pressed;
-# its failures are checked below, in test_sweep_and_training_failures_get_the_friendly_panel)
+# pages that run a simulation as they load (Learn's training failures are checked below,
+# in test_sweep_and_training_failures_get_the_friendly_panel)
 RUN_PAGES = sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")
-                   if re.search(r"\brun_(simulation|gradient_flow)\(", p.read_text())
-                   and p.name != "6_Learn.py")
+                   if re.search(r"\brun_(simulation|gradient_flow)\(", p.read_text()))
 
 
 def app(file: str, query: dict | None = None) -> AppTest:

@@ -86,6 +86,22 @@ def test_paths_add_up_and_the_reset_carries_nothing():
     assert flow.trace.reset.sum() > 0  # resets happened, and still no gradient through them
 
 
+@pytest.mark.parametrize("reset_mechanism, reset_delay",
+                         [("none", False), ("none", True), ("subtract", False), ("zero", False)])
+@pytest.mark.parametrize("recurrence", ["linear", "one_to_one"])
+def test_paths_add_up_for_every_reset_timing(reset_mechanism, reset_delay, recurrence):
+    # a spike-count loss looks at S[t] only, so the direct and recurrent paths carry
+    # the spike factor; with no reset mechanism U[t] is the decision membrane even
+    # when reset_delay=False, and the factor must not be dropped there
+    cfg = SimConfig(recurrence=recurrence, num_neurons=6, num_steps=60, amplitude=0.3,
+                    input_spread=0.5, loss="spike_count", reset_mechanism=reset_mechanism,
+                    reset_delay=reset_delay)
+    flow = gradient_flow(cfg)
+    assert flow.trace.spk.sum() > 0
+    scale = flow.dL_dmem.abs().max()
+    assert torch.allclose(sum(flow.paths.values()), flow.dL_dmem, rtol=1e-5, atol=1e-6 * scale)
+
+
 def test_what_if_changes_gradients_only_when_resets_occur():
     base = dict(recurrence="one_to_one", num_steps=60, loss="membrane_mse", amplitude=0.3)
     # resets happen: the switch changes the gradients and fills the reset path

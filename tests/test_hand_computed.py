@@ -161,3 +161,24 @@ def test_one_to_one_weight_feeds_back():
     #  = .84375, U' = -.15625
     kwargs = dict(beta=0.5, threshold=1.0, all_to_all=False, V=-1.0)
     _check([1.0, 0.0, 1.0, 0.0], [1.25, -0.125, 1.1875, -0.15625], [1.25] * 4, **kwargs)
+
+
+def test_decision_membrane_is_recorded_before_the_same_step_reset():
+    # the table of test_reset_delay_false_subtract: the spike is decided on B - R·θ
+    # (R = 0 throughout), the returned U' already has the spike's own reset
+    x = torch.tensor([0.625] * 6).reshape(6, 1, 1)
+    for engine in ("fast", "step"):
+        late = unroll(RLeaky(reset_mechanism="subtract", reset_delay=False, **ONE), x,
+                      record=True, engine=engine)
+        assert late.decision.flatten().tolist() == [0.625, 0.9375, 1.09375, 1.171875, 1.2109375,
+                                                    1.23046875]
+        assert late.mem.flatten().tolist() == [0.625, 0.9375, 0.09375, 0.171875, 0.2109375,
+                                               0.23046875]
+        # zero reset: decided on B = 1.125 after the first spike, returned as 0
+        zero = unroll(RLeaky(reset_mechanism="zero", reset_delay=False, **ONE), x[:5],
+                      record=True, engine=engine)
+        assert zero.decision.flatten().tolist() == [0.625, 0.9375, 1.09375, 1.125, 1.125]
+        # with the delay (the default) the decision membrane is U[t] itself
+        delayed = unroll(RLeaky(reset_mechanism="subtract", **ONE), x, record=True, engine=engine)
+        assert torch.equal(delayed.decision, delayed.mem)
+        assert delayed.decision.data_ptr() != delayed.mem.data_ptr()  # a copy, not an alias

@@ -14,15 +14,17 @@ Handing snnTorch's own surrogate to our neuron makes such cases bit-identical.
 import os
 
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import snntorch as snn
 
-from rleaky_viz.core import unroll
+from rleaky_viz.core import RECORDABLE, StepRule, backprop
+from rleaky_viz.core.engine import fast_path_applies
 
-from _oracle import (ATOL, RTOL, build_pair, chunked_unroll, forward_and_grads, loss_weights,
-                     quant_pair, run_from_state, run_steps, run_unroll, surrogate_pair)
+from _oracle import (ATOL, RTOL, build_pair, chunked_unroll, default_loss, forward_and_grads,
+                     loss_weights, quant_pair, run_from_state, run_steps, run_unroll,
+                     surrogate_pair)
 
 # RLEAKY_PROPERTY_EXAMPLES raises the count for a longer local run.
 SETTINGS = settings(max_examples=int(os.environ.get("RLEAKY_PROPERTY_EXAMPLES", "40")),
@@ -202,6 +204,44 @@ def test_float64_unroll_gradients_match_our_step_loop(cfg, state_seed):
         for name, r in s_grads.items():
             torch.testing.assert_close(o_grads[name], r, rtol=1e-9,
                                        atol=1e-9 * max(1.0, r.abs().max().item()),
+                                       msg=lambda m, n=name: f"grad {n}: {m}")
+    finally:
+        snn.SpikingNeuron.instances.clear()
+
+
+@SETTINGS
+@given(cfg=configs(), state_seed=st.integers(0, 1000))
+def test_backprop_engine_equals_step_loop(cfg, state_seed):
+    """core.backprop on the fast engine (hand-written BPTT) and on the step loop
+    (autograd): the same run, the same recorded fields bit for bit, the same
+    adjoints dL/dU[t], partial derivatives and parameter gradients; and the
+    spikes are the rule's spike test on the recorded decision membrane."""
+    try:
+        _, ours = _pair(cfg)
+        x = draw_input(cfg)
+        rule = StepRule(ours)
+        assume(fast_path_applies(ours, x, rule))
+        spk0, mem0 = _random_state(cfg, state_seed)
+        w1, w2 = loss_weights(x.shape)
+        loss = lambda spk, mem: default_loss(spk, mem, w1, w2)  # noqa: E731
+        fast = backprop(ours, x, loss, spk0, mem0, record=True, engine="fast")
+        step = backprop(ours, x, loss, spk0, mem0, record=True, engine="step")
+        assert torch.equal(fast.rollout.spk, step.rollout.spk)
+        assert torch.equal(fast.rollout.mem, step.rollout.mem)
+        for name in RECORDABLE:
+            assert torch.equal(getattr(fast.rollout, name), getattr(step.rollout, name)), name
+        shift = fast.rollout.decision - ours.threshold
+        assert torch.equal(fast.rollout.spk,
+                           (shift > 0).to(shift.dtype) * rule.spike_scale(shift))
+        for name in ("dL_dmem", "dL_dinput", "dL_dmem_direct", "dL_dspk_direct"):
+            b = getattr(step, name)
+            torch.testing.assert_close(getattr(fast, name), b, rtol=RTOL,
+                                       atol=ATOL * max(1.0, b.abs().max().item()),
+                                       msg=lambda m, n=name: f"{n}: {m}")
+        assert set(fast.param_grads) == set(step.param_grads)
+        for name, b in step.param_grads.items():
+            torch.testing.assert_close(fast.param_grads[name], b, rtol=RTOL,
+                                       atol=ATOL * max(1.0, b.abs().max().item()),
                                        msg=lambda m, n=name: f"grad {n}: {m}")
     finally:
         snn.SpikingNeuron.instances.clear()

@@ -430,3 +430,30 @@ def test_a_threshold_sweep_with_many_bits_stays_small_and_exact():
     for _, row in frame.iloc[[0, 5, 11]].iterrows():
         one = simulate(point_config(cfg, row))
         assert int(row["spike_count"]) == int(one.spk.sum())
+
+
+# ----------------------------------------------------------------------------- compute
+def test_a_sweep_that_would_hold_a_core_for_minutes_is_refused():
+    # found by the hostile load test: 64 x 64 points x batch 48 x 10,000 steps took 172 s
+    cfg = SimConfig(recurrence="none", num_steps=10_000, batch_size=48)
+    with pytest.raises(service.TooMuchWorkError, match="fewer points"):
+        service.check_compute(cfg, "sweep", points=64 * 64)
+    # what the Sweeps page asks for by default is far inside the cap
+    page = SimConfig(recurrence="none", num_steps=300)
+    assert service.work_units(page, "sweep", points=32 * 32) < service.MAX_WORK_UNITS / 100
+
+
+def test_the_largest_population_stays_allowed_and_training_is_bounded_by_epochs():
+    big = SimConfig(recurrence="linear", num_neurons=1000, num_steps=10_000)
+    service.check_compute(big, "run")
+    learn = SimConfig(recurrence="linear", num_neurons=1000, num_steps=2_000)
+    with pytest.raises(service.TooMuchWorkError, match="fewer epochs"):
+        service.check_compute(learn, "train", epochs=500)
+
+
+def test_the_command_line_has_no_compute_cap(tmp_path):
+    cfg = SimConfig(num_steps=50)
+    trace = service.run(cfg, max_work=float("inf"))
+    with pytest.raises(service.TooMuchWorkError):
+        service.run(cfg, max_work=10)
+    assert trace.num_steps == 50

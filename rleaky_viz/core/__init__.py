@@ -1,10 +1,11 @@
-"""The PyTorch core of rleaky-viz: neuron, surrogates, quantisation, time loop.
+"""The PyTorch core of rleaky-viz: the update rule, the neuron, surrogates, quantisation, time loops.
 
 Pure PyTorch: nothing here imports Streamlit, Plotly or pandas.
 """
 from . import quant, surrogate
-from .neuron import RESET_MECHANISMS, RLeaky, StepRule
-from .unroll import RECORDABLE, Rollout, unroll, unroll_chunks
+from .neuron import RLeaky
+from .rule import RESET_MECHANISMS, StepRule
+from .unroll import RECORDABLE, Backprop, Rollout, backprop, unroll, unroll_chunks
 
-__all__ = ["RLeaky", "StepRule", "RESET_MECHANISMS", "unroll", "unroll_chunks", "Rollout", "RECORDABLE",
-           "surrogate", "quant"]
+__all__ = ["RLeaky", "StepRule", "RESET_MECHANISMS", "unroll", "unroll_chunks", "backprop",
+           "Rollout", "Backprop", "RECORDABLE", "surrogate", "quant"]

@@ -1,25 +1,12 @@
-"""The recurrent leaky integrate-and-fire neuron, as snnTorch 1.0.0 computes it.
+"""The recurrent leaky integrate-and-fire neuron module, a drop-in for ``snntorch.RLeaky``.
 
-One step, from input current ``x``, previous spikes ``S`` and membrane ``U``
-(``θ`` threshold, ``g`` graded-spike factor)::
-
-    R  = H(U - θ)                               reset signal, no gradient
-    B  = clamp(β, 0, 1)·U + x + rec(S)          leak + input + recurrence
-    U' = B - R·θ   (subtract) | B - R·B (zero) | B (none)
-    U' = q(U')                                  only with state quantisation
-    S' = σ(U' - θ)·g                            σ: Heaviside forward, surrogate backward
-    if not reset_delay:  D = S'/g - R
-        U' = U' - D·θ  (subtract) | U' - D·U' (zero)
-
-``rec`` is ``nn.Linear(n, n)`` (with bias), ``nn.Conv2d(c, c, k, padding=k//2)``
-(with bias) or the element-wise product ``V ⊙ S``.  With ``inhibition`` only
-the neuron with the largest ``U' - θ`` in each sample may spike and ``g`` is
-not applied.  ``H(z)`` is strict: ``U == θ`` does not spike.
-
+The update it computes is written once, in :mod:`rleaky_viz.core.rule`
+(equations in its docstring); this module is the layer around it.
 :class:`RLeaky` keeps snnTorch's constructor, call forms, and parameter and
-buffer names (so a trained ``snntorch.RLeaky`` state dict loads), and leaves
-out its class-level registry of instances.  The arithmetic of one step lives
-in :class:`StepRule`, shared by ``RLeaky.forward`` and ``core.unroll``.
+buffer names (so a trained ``snntorch.RLeaky`` state dict loads), checks its
+arguments, holds the state between calls, and leaves out snnTorch's
+class-level registry of instances.  ``RLeaky.forward`` is one
+:meth:`StepRule.step <rleaky_viz.core.rule.StepRule.step>`.
 """
 from __future__ import annotations
 
@@ -29,21 +16,14 @@ from typing import Callable, Optional
 import torch
 import torch.nn as nn
 
-from .surrogate import Surrogate, atan, surrogate_derivative
+from .rule import RESET_MECHANISMS, StepRule
+from .surrogate import atan
 
 __all__ = ["RLeaky", "StepRule", "RESET_MECHANISMS"]
-
-RESET_MECHANISMS = ("subtract", "zero", "none")
-_SUBTRACT, _ZERO, _NONE = 0, 1, 2
 
 # Tensors that users set by name; assignment coerces numbers and keeps
 # parameter-ness (see RLeaky.__setattr__).
 _STATE_TENSORS = ("beta", "threshold", "V", "graded_spikes_factor")
-
-
-def _heaviside_no_grad(z: torch.Tensor) -> torch.Tensor:
-    # surrogate_disable: a plain step with no gradient at all
-    return (z > 0).to(z.dtype)
 
 
 def _as_state_tensor(name: str, value, like: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -93,98 +73,11 @@ def _kernel(value) -> tuple[int, int]:
     return (int(k[0]), int(k[1]))
 
 
-class StepRule:
-    """The arithmetic of one RLeaky step, resolved once from a module.
-
-    Building it reads the module's current tensors and flags; calling
-    :meth:`step` many times then costs no attribute look-ups.  Both
-    ``RLeaky.forward`` and ``core.unroll`` use it, so there is one copy of
-    the update equation.
-    """
-
-    __slots__ = ("beta", "threshold", "gain", "recurrent", "mechanism", "quant",
-                 "spike_fn", "inhibition", "reset_delay", "fast_reset", "reset_grad")
-
-    def __init__(self, neuron: "RLeaky", reset_grad: bool = False):
-        self.beta = neuron.beta.clamp(0, 1)
-        self.threshold = neuron.threshold
-        self.gain = neuron.graded_spikes_factor
-        self.recurrent = neuron._recurrent_fn()
-        self.mechanism = int(neuron.reset_mechanism_val)
-        self.quant = neuron.state_quant or None
-        self.spike_fn = neuron._spike_fn()
-        self.inhibition = bool(neuron.inhibition)
-        self.reset_delay = bool(neuron.reset_delay)
-        # every Surrogate's forward is the plain step, so the reset needs no call
-        self.fast_reset = isinstance(self.spike_fn, Surrogate) or self.spike_fn is _heaviside_no_grad
-        # What-if only, not the reference: let the surrogate gradient pass
-        # through the reset signal instead of detaching it.
-        self.reset_grad = bool(reset_grad)
-
-    def reset_signal(self, mem: torch.Tensor) -> torch.Tensor:
-        z = mem - self.threshold
-        if self.reset_grad:
-            return self.spike_fn(z)
-        if self.fast_reset:
-            return (z > 0).to(z.dtype)
-        with torch.no_grad():
-            return self.spike_fn(z).clone()
-
-    def step(self, x, spk, mem, record: Optional[dict] = None, nodes: Optional[dict] = None):
-        """One update; returns ``(spk, mem)``.
-
-        ``record`` (a dict) gets the internals, detached; ``nodes`` gets the
-        leak and recurrent terms as graph tensors, for gradient views.
-        """
-        thr = self.threshold
-        reset = self.reset_signal(mem)
-        rec = self.recurrent(spk)
-        leak = self.beta * mem
-        base = leak + x + rec
-        if self.mechanism == _SUBTRACT:
-            new = base - reset * thr
-        elif self.mechanism == _ZERO:
-            new = base - reset * base
-        else:
-            new = base
-        if self.quant is not None:
-            new = self.quant(new)
-        if self.inhibition:
-            if new.dim() != 2:
-                raise ValueError("inhibition needs input of shape (batch, neurons); got shape "
-                                 f"{tuple(new.shape)}")
-            shift = new - thr
-            winner = torch.argmax(shift, dim=1, keepdim=True)
-            mask = torch.zeros_like(shift).scatter_(1, winner, 1.0)
-            out = self.spike_fn(shift) * mask
-        else:
-            fired_on = self.quant(new) if self.quant is not None else new
-            shift = fired_on - thr
-            out = self.spike_fn(shift) * self.gain
-        if not self.reset_delay and self.mechanism != _NONE:
-            late = out / self.gain - reset
-            if self.mechanism == _SUBTRACT:
-                new = new - late * thr
-            else:
-                new = new - late * new
-        if nodes is not None:
-            nodes["leak"] = leak
-            nodes["recurrent"] = rec
-            nodes["reset"] = reset
-        if record is not None:
-            record["reset"] = reset.detach()
-            record["recurrent"] = rec.detach()
-            record["leak"] = leak.detach()
-            record["base"] = base.detach()
-            record["surrogate_grad"] = surrogate_derivative(self.spike_fn, shift.detach())
-        return out, new
-
-
 class RLeaky(nn.Module):
     """Recurrent leaky integrate-and-fire neuron, a drop-in for ``snntorch.RLeaky``.
 
     Arguments, defaults and call forms are snnTorch 1.0.0's, plus
-    ``graded_spikes_factor`` (``g`` in the equations above):
+    ``graded_spikes_factor`` (``g`` in the equations of ``core.rule``):
 
     * ``beta``: membrane decay; clamped to [0, 1] in the update (the stored
       value is kept).  Scalar or one value per neuron.
@@ -370,9 +263,6 @@ class RLeaky(nn.Module):
             return self.recurrent
         V = self.V
         return lambda s: s * V
-
-    def _spike_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        return _heaviside_no_grad if self.surrogate_disable else self.spike_grad
 
     def step_rule(self) -> StepRule:
         return StepRule(self)

@@ -1,9 +1,12 @@
 """Figures of single neurons: the full recording, the membrane update term by term, overlays.
 
-The update these figures take apart (see ``rleaky_viz.core.neuron``)::
+The update these figures take apart (see ``rleaky_viz.core.rule``)::
 
     U[t] = β·U[t-1] + I[t] + rec(S[t-1])  -  reset  (then quantisation, if on)
            \\_ leak _/   input  recurrent
+
+They draw the recorded fields of the trace (``core.RECORDABLE``); the
+arithmetic of the update stays in ``rleaky_viz.core.rule``.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from .style import COLORS, SEQUENCE, apply_layout, with_alpha
 
 __all__ = ["neuron_figure", "breakdown_figure", "traces_figure"]
 
-_NEURON_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "base")
+_NEURON_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "base", "decision")
 
 
 def _check_neuron_args(trace, neuron, batch, fields):
@@ -28,36 +31,6 @@ def _check_neuron_args(trace, neuron, batch, fields):
     count = int(np.prod(shape))
     neuron = d.check_int("neuron", neuron, 0, count - 1)
     return T, batch, neuron, count
-
-
-def _quantiser(trace):
-    q = getattr(getattr(trace, "neuron", None), "state_quant", None)
-    return q if callable(q) else None
-
-
-def _decision_membrane(trace, mem, base, reset, threshold):
-    """The membrane each spike was decided on, for placing spike markers.
-
-    With ``reset_delay=True`` (the default) that is the recorded ``U[t]``.
-    Without the delay the recorded ``U[t]`` already has the spike's own reset
-    applied, so the value before it is rebuilt from ``base`` and the delayed
-    reset exactly as the step computes it (quantiser included).
-    """
-    module = getattr(trace, "neuron", None)
-    delay = bool(getattr(module, "reset_delay", d.config_value(trace, "reset_delay", True)))
-    mechanism = getattr(module, "reset_mechanism",
-                        d.config_value(trace, "reset_mechanism", "subtract"))
-    if delay or mechanism == "none":
-        return mem
-    if mechanism == "zero":
-        pre = base * (1.0 - reset)
-    else:
-        pre = base - reset * threshold
-    q = _quantiser(trace)
-    if q is not None:
-        import torch  # only when a quantiser is present (then torch is loaded anyway)
-        pre = q(torch.as_tensor(pre, dtype=torch.float32)).numpy().astype(np.float64)
-    return pre
 
 
 def _steady_state(overlay) -> Optional[float]:
@@ -123,8 +96,10 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
                                                "without spikes</extra>"),
                       row=2, col=1)
     fired = np.flatnonzero(spk != 0)
-    at = _decision_membrane(trace, mem, base, reset, theta)
-    fig.add_trace(go.Scatter(x=fired, y=at[fired], name="spikes", mode="markers",
+    # markers sit on the membrane the spike was decided on (with reset_delay=False
+    # U[t] itself is already reset), as the core recorded it
+    decided = d.neuron_series(trace, "decision", batch, neuron)
+    fig.add_trace(go.Scatter(x=fired, y=decided[fired], name="spikes", mode="markers",
                              marker=dict(color=COLORS["spikes"], size=8, symbol="circle",
                                          line=dict(width=1, color="white")),
                              customdata=spk[fired],

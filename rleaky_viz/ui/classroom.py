@@ -31,6 +31,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..config import SimConfig
+from ..core import RECORDABLE
 from ..presets import PRESETS, Preset
 
 __all__ = ["Classroom", "PRESENT_PARAM", "CONTROLS_PARAM", "CONTROL_GROUPS", "parse_classroom",
@@ -182,7 +183,7 @@ def present_figure(fig: go.Figure, room: Optional[Classroom] = None) -> go.Figur
 
 
 # ----------------------------------------------------------------------------- the time cursor
-_TIME_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "leak", "base", "surrogate_grad")
+_TIME_FIELDS = ("input", "spk", "mem", *RECORDABLE)  # every per-step field of a Trace
 PLAY_FRAMES = 40      # a whole run plays in about this many frames...
 PLAY_INTERVAL_S = 0.05  # ...at least this far apart (each is also a rerun of the page)
 

@@ -9,12 +9,14 @@ from typing import Callable, Optional, TypeVar
 
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 import torch
 
 from ..config import SimConfig
 from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_parquet
 from ..explain import odd_corners
-from ..budget import MemoryBudgetError, check_budget
+from ..budget import MemoryBudgetError, check_budget, export_bytes
+from ..service import admit
 from ..simulate import Trace
 from .classroom import apply_presentation
 from .runner import USER_ERRORS
@@ -114,23 +116,32 @@ def export_panel(trace: Trace, fig: Optional[go.Figure], name: str) -> None:
     says why).
     """
     cols = st.columns(5)
+    def admitted(export: str, make: Callable[[], T]) -> Callable[[], T]:
+        # written when clicked, inside the server's memory gate like any run
+        def write() -> T:
+            with admit(export_bytes(trace.config, export)):
+                return make()
+        return write
+
     buttons = [
-        (cols[0], "Traces CSV", "csv", lambda: trace_csv(trace), f"{name}.csv", "text/csv"),
-        (cols[1], "Traces Parquet", "parquet", lambda: trace_parquet(trace), f"{name}.parquet",
-         "application/octet-stream"),
+        (cols[0], "Traces CSV", "csv", admitted("csv", lambda: trace_csv(trace)), f"{name}.csv",
+         "text/csv"),
+        (cols[1], "Traces Parquet", "parquet", admitted("parquet", lambda: trace_parquet(trace)),
+         f"{name}.parquet", "application/octet-stream"),
         (cols[2], "Config JSON", "json", config_json(trace.config), f"{name}.json",
          "application/json"),
-        (cols[3], "Figure HTML", "html", (lambda: figure_html(fig)) if fig is not None else None,
+        (cols[3], "Figure HTML", "html",
+         admitted("html", lambda: figure_html(fig)) if fig is not None else None,
          f"{name}.html", "text/html"),
-        (cols[4], "snnTorch code", "code", lambda: snntorch_code(trace), f"{name}_snntorch.py",
-         "text/x-python"),
+        (cols[4], "snnTorch code", "code", admitted("code", lambda: snntorch_code(trace)),
+         f"{name}_snntorch.py", "text/x-python"),
     ]
     for col, label, export, data, file_name, mime in buttons:
         if data is None:
             continue
         refusal = _export_refusal(trace, export)
         col.download_button(label, data=b"" if refusal else data, file_name=file_name, mime=mime,
-                            key=f"{name}_{export}",
+                            key=f"{name}_export_{export}",
                             on_click="ignore", disabled=refusal is not None, help=refusal)
 
 
@@ -150,18 +161,29 @@ def run_or_stop(run: Callable[[], T], link: str, expected: tuple = USER_ERRORS) 
     st.stop()
 
 
+def _uploaded(label: str, types: list[str], key: str) -> Optional[bytes]:
+    """One file uploader's bytes; a file it refuses (a wrong name) is said in place."""
+    try:
+        upload = st.file_uploader(label, type=types, key=key)
+    except StreamlitAPIException:  # a name the uploader does not accept, sent by a client
+        st.error(f"That file was not accepted: the name must end in "
+                 f"{' or '.join('.' + t for t in types)}.", icon="⚠️")
+        return None
+    return upload.getvalue() if upload is not None else None
+
+
 def upload_widgets(cfg: SimConfig, key: str) -> tuple[Optional[bytes], Optional[bytes]]:
     """The uploaders the config asks for: an input CSV, an snnTorch state dict.
 
-    Returns ``(csv_bytes, pt_bytes)``; ``None`` where nothing is uploaded.
+    Returns ``(csv_bytes, pt_bytes)``; ``None`` where nothing is uploaded.  Their
+    keys are ``<key>_csv`` and ``<key>_pt``; the export buttons' are
+    ``<name>_export_<format>``, so a page may use one name for both.
     """
     csv = pt = None
     if cfg.stimulus == "csv":
-        upload = st.file_uploader("Input current CSV (one column for every neuron, or one per "
-                                  "neuron)", type=["csv"], key=f"{key}_csv")
-        csv = upload.getvalue() if upload is not None else None
+        csv = _uploaded("Input current CSV (one column for every neuron, or one per neuron)",
+                        ["csv"], f"{key}_csv")
     if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
-        upload = st.file_uploader("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
-                                  type=["pt", "pth"], key=f"{key}_pt")
-        pt = upload.getvalue() if upload is not None else None
+        pt = _uploaded("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
+                       ["pt", "pth"], f"{key}_pt")
     return csv, pt

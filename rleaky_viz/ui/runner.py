@@ -26,7 +26,7 @@ from ..simulate import Trace, build_neuron
 __all__ = ["run_simulation", "run_gradient_flow", "run_gradient_distance", "estimate_bytes",
            "load_state_dict_bytes", "MemoryBudgetError", "MEMORY_BUDGET_BYTES",
            "MAX_STATE_DICT_BYTES", "PlantedFault", "FAULT_ENV", "USER_ERRORS",
-           "recurrent_eigenvalues", "RESULTS", "run_training", "run_sweep"]
+           "recurrent_eigenvalues", "RESULTS", "run_training", "run_sweep", "run_trained"]
 
 _log = logging.getLogger("rleaky_viz.runs")
 if os.environ.get("RLEAKY_VIZ_LOG_RUNS") and not _log.handlers:  # set by the benchmarks
@@ -63,6 +63,7 @@ def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                    pt_bytes: Optional[bytes] = None) -> Trace:
     """Simulate ``cfg`` (cached). Raises one of ``USER_ERRORS`` for what the user can fix."""
     service.check_budget(cfg, "run")
+    service.check_compute(cfg, "run")
     _planted_fault(cfg)
 
     def compute() -> Trace:
@@ -84,6 +85,7 @@ def run_gradient_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                       pt_bytes: Optional[bytes] = None) -> FlowResult:
     """``flows.gradient_flow`` for ``cfg`` with its own loss settings (cached)."""
     service.check_budget(cfg, "flow")
+    service.check_compute(cfg, "flow")
     _planted_fault(cfg)
     key = ("flow", cfg, service.digest(csv_bytes), service.digest(pt_bytes))
     compute = lambda: service.run_flow(cfg, csv_bytes, pt_bytes)  # noqa: E731
@@ -96,6 +98,7 @@ def run_gradient_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
 def run_gradient_distance(cfg: SimConfig, parameter: str, values: tuple) -> dict:
     """``flows.gradient_vs_distance`` (cached; ``values`` a tuple so it can be a key)."""
     need = service.check_budget(cfg, "distance", points=len(values))
+    service.check_compute(cfg, "distance", points=len(values))
     key = ("distance", cfg, parameter, tuple(values))
 
     def compute() -> dict:
@@ -108,11 +111,20 @@ def run_gradient_distance(cfg: SimConfig, parameter: str, values: tuple) -> dict
         return RESULTS.get_or_compute(key, compute)
 
 
+def run_trained(cfg: SimConfig, state_dict: dict) -> Trace:
+    """The run of ``cfg`` with a training's parameters (``TrainResult.state_dict``), cached."""
+    service.check_budget(cfg, "run")
+    key = ("trained", cfg, service.state_digest(state_dict))
+    return RESULTS.get_or_compute(key, lambda: service.run_trusted(cfg, state_dict))
+
+
 def run_training(cfg: SimConfig, **options):
     """``learn.train(cfg, **options)`` inside the memory budget (not cached: it draws as it goes)."""
     from .. import learn
 
-    need = service.check_budget(cfg, "train")
+    epochs = int(options.get("epochs", 50))
+    need = service.check_budget(cfg, "train", points=epochs)  # every epoch keeps the parameters
+    service.check_compute(cfg, "train", epochs=epochs)
     with service.admit(need):
         return learn.train(cfg, **options)
 
@@ -124,7 +136,10 @@ def run_sweep(cfg: SimConfig, grid, **options):
     from .. import sweeps
 
     points = math.prod(len(v) for v in grid.values())
-    need = service.check_budget(cfg, "sweep", points=points)
+    # each distinct (amplitude, offset) pair of the grid keeps an input current of its own
+    inputs = math.prod(len(v) for k, v in grid.items() if k in sweeps.INPUT_FIELDS)
+    need = service.check_budget(cfg, "sweep", points=points, inputs=inputs)
+    service.check_compute(cfg, "sweep", points=points)
     with service.admit(need):
         return sweeps.sweep(cfg, grid, **options)
 

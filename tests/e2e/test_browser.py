@@ -188,7 +188,7 @@ def test_traces_csv_download(page, app_server, tmp_path):
     open_app(page, f"{app_server}/Neuron_explorer?num_steps=50&seed=7")
     wait_charts(page, 2)
     with page.expect_download() as info:
-        page.locator(".st-key-neuron_csv button").click()
+        page.locator(".st-key-neuron_export_csv button").click()
     download = info.value
     assert download.suggested_filename == "neuron.csv"
     path = tmp_path / "neuron.csv"
