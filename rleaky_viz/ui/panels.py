@@ -9,7 +9,6 @@ from typing import Callable, Optional, TypeVar
 
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 import torch
 
 from ..config import SimConfig
@@ -162,14 +161,22 @@ def run_or_stop(run: Callable[[], T], link: str, expected: tuple = USER_ERRORS) 
 
 
 def _uploaded(label: str, types: list[str], key: str) -> Optional[bytes]:
-    """One file uploader's bytes; a file it refuses (a wrong name) is said in place."""
-    try:
-        upload = st.file_uploader(label, type=types, key=key)
-    except StreamlitAPIException:  # a name the uploader does not accept, sent by a client
-        st.error(f"That file was not accepted: the name must end in "
-                 f"{' or '.join('.' + t for t in types)}.", icon="⚠️")
+    """One file uploader's bytes; a file of another kind is refused in place, by name.
+
+    The file's name is checked here rather than by ``st.file_uploader(type=...)``:
+    Streamlit enforces that while it reads the widget's state, before the page
+    runs, so a client that sends another name (not a browser) got an exception
+    instead of a message.
+    """
+    upload = st.file_uploader(f"{label} ({', '.join('.' + t for t in types)})", key=key)
+    if upload is None:
         return None
-    return upload.getvalue() if upload is not None else None
+    if not any(upload.name.lower().endswith("." + t) for t in types):
+        shown = upload.name[:60].replace("\x00", "?")
+        st.error(plain(f"{shown!r} is not allowed here: the file name must end in "
+                       f"{' or '.join('.' + t for t in types)}."), icon="⚠️")
+        return None
+    return upload.getvalue()
 
 
 def upload_widgets(cfg: SimConfig, key: str) -> tuple[Optional[bytes], Optional[bytes]]:
