@@ -150,6 +150,10 @@ class RLeaky(nn.Module):
         self.register_buffer("graded_spikes_factor", gain)
         self.register_buffer("reset_mechanism_val",
                              torch.as_tensor(RESET_MECHANISMS.index(reset_mechanism)))
+        # the same index as a Python int: the step reads this, not the buffer, so that
+        # torch.compile traces a step without a Tensor.item() (a graph break)
+        self._mechanism = RESET_MECHANISMS.index(reset_mechanism)
+        self.register_load_state_dict_post_hook(_sync_mechanism)
         self._register("beta", _as_state_tensor("beta", beta), learn_beta)
         for name in ("beta", "threshold"):
             self._check_shape(name, getattr(self, name))
@@ -243,13 +247,19 @@ class RLeaky(nn.Module):
 
     @property
     def reset_mechanism(self) -> str:
-        return RESET_MECHANISMS[int(self.reset_mechanism_val)]
+        return RESET_MECHANISMS[self.reset_mechanism_index]
 
     @reset_mechanism.setter
     def reset_mechanism(self, value: str):
         if value not in RESET_MECHANISMS:
             raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {value!r}")
         self.reset_mechanism_val.fill_(RESET_MECHANISMS.index(value))
+        self._mechanism = RESET_MECHANISMS.index(value)
+
+    @property
+    def reset_mechanism_index(self) -> int:
+        """The index of ``reset_mechanism`` in RESET_MECHANISMS, as a Python int."""
+        return self._mechanism
 
     @property
     def recurrence(self) -> str:
@@ -309,6 +319,11 @@ class RLeaky(nn.Module):
     def extra_repr(self) -> str:
         return (f"recurrence={self.recurrence}, reset_mechanism={self.reset_mechanism!r}, "
                 f"reset_delay={self.reset_delay}, inhibition={self.inhibition}")
+
+
+def _sync_mechanism(module, incompatible_keys):
+    # a loaded state dict may carry another reset_mechanism_val
+    module._mechanism = int(module.reset_mechanism_val)
 
 
 def _add_recurrent_v_key(module, state_dict, prefix, local_metadata):

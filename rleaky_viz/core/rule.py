@@ -73,7 +73,7 @@ class StepRule:
         self.threshold = neuron.threshold
         self.gain = neuron.graded_spikes_factor
         self.recurrent = neuron._recurrent_fn()
-        self.mechanism = int(neuron.reset_mechanism_val)
+        self.mechanism = neuron.reset_mechanism_index
         self.quant = neuron.state_quant or None
         self.surrogate_disable = bool(neuron.surrogate_disable)
         self.spike_fn = heaviside_no_grad if self.surrogate_disable else neuron.spike_grad
