@@ -138,10 +138,10 @@ def config_from_args(args):
         raise CliError(f"--set: {e}") from None
 
 
-def _short(text, limit: int = 60) -> str:
-    """A bounded quote of what the user wrote, for one-line messages."""
-    text = str(text)
-    return repr(text[:limit]) + ("…" if len(text) > limit else "")
+def _short(text) -> str:
+    from .config import quote
+
+    return quote(text)
 
 
 def _check_out(path: str, suffixes: Sequence[str]) -> Path:

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from .core.neuron import RESET_MECHANISMS
 from .core.surrogate import SURROGATES
 
-__all__ = ["SimConfig", "MAX_CONFIG_JSON_BYTES", "RECURRENCES", "STIMULI", "DEVICES", "WEIGHT_INITS", "KERNEL_INITS",
+__all__ = ["SimConfig", "MAX_CONFIG_JSON_BYTES", "quote", "RECURRENCES", "STIMULI", "DEVICES", "WEIGHT_INITS", "KERNEL_INITS",
            "SURROGATE_PARAM", "field_spec"]
 
 # a config written by to_json is about 1.5 kB; anything much longer is not one
@@ -324,6 +324,12 @@ def _short(value, limit: int = 40) -> str:
     else:
         text = f"a {type(value).__name__}"
     return text
+
+
+def quote(text, limit: int = 60) -> str:
+    """A bounded repr of text a user gave (a path, an argument), for one-line messages."""
+    text = str(text)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def _parse(f, text) -> Any:

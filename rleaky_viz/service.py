@@ -38,7 +38,7 @@ import torch
 
 from .budget import (EXPORTS, MEMORY_BUDGET_BYTES, WORKS, MemoryBudgetError, check_budget, env_mb,
                      estimate_bytes, export_bytes)
-from .config import SimConfig
+from .config import SimConfig, quote
 from .simulate import StateDictError, Trace, simulate
 from .stimulus import MAX_CSV_BYTES, StimulusError, parse_csv
 
@@ -172,9 +172,9 @@ def read_bounded(path: str | os.PathLike, limit: int, option: str) -> bytes:
     try:
         info = os.stat(path)
     except OSError as e:
-        raise UploadError(f"{option}: cannot read {_quote(path)}: {e.strerror or e}") from None
+        raise UploadError(f"{option}: cannot read {quote(path)}: {e.strerror or e}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise UploadError(f"{option}: {_quote(path)} is not a regular file")
+        raise UploadError(f"{option}: {quote(path)} is not a regular file")
     if info.st_size > limit:
         raise UploadError(f"{option}: {Path(path).name} is {info.st_size / 2**20:.1f} MB; at most "
                           f"{_size(limit)} are allowed")
@@ -182,15 +182,10 @@ def read_bounded(path: str | os.PathLike, limit: int, option: str) -> bytes:
         with open(path, "rb") as f:
             data = f.read(limit + 1)
     except OSError as e:
-        raise UploadError(f"{option}: cannot read {_quote(path)}: {e.strerror or e}") from None
+        raise UploadError(f"{option}: cannot read {quote(path)}: {e.strerror or e}") from None
     if len(data) > limit:  # it grew while we looked
         raise UploadError(f"{option}: {Path(path).name} is over {_size(limit)}")
     return data
-
-
-def _quote(path, limit: int = 60) -> str:
-    text = str(path)
-    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def _size(n: int) -> str:
