@@ -5,6 +5,7 @@ Run from the repository root::
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_app.py            # 15 reruns per page
     PYTHONPATH=. .venv/bin/python benchmarks/bench_app.py --reruns 5 --pages Neuron_explorer
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_app.py --pages Neuron_explorer --profile 25
 
 Each page is loaded once at its default configuration (which also warms
 imports and caches), then a slider is moved ``--reruns`` times to values it
@@ -55,7 +56,43 @@ def betas():
     return [round(0.5 + 0.01 * i, 2) for i in range(50)]
 
 
-def measure(name: str, reruns: int) -> dict:
+class _ScriptProfiler:
+    """A cProfile of the page script alone: AppTest runs it in a thread of its own,
+    which a profiler enabled in this thread would not see."""
+
+    def __init__(self):
+        import cProfile
+
+        self.profile = cProfile.Profile()
+        self.active = False
+
+    def enable(self):
+        self.active = True
+
+    def disable(self):
+        self.active = False
+
+
+def _profile_script_thread() -> _ScriptProfiler:
+    from streamlit.runtime.scriptrunner import script_runner
+
+    profiler = _ScriptProfiler()
+    inner = script_runner.exec_func_with_error_handling
+
+    def profiled(func, ctx):
+        if not profiler.active:
+            return inner(func, ctx)
+        profiler.profile.enable()
+        try:
+            return inner(func, ctx)
+        finally:
+            profiler.profile.disable()
+
+    script_runner.exec_func_with_error_handling = profiled
+    return profiler
+
+
+def measure(name: str, reruns: int, profiler=None) -> dict:
     file, kind, key, values = PAGES[name]
     if not (ROOT / file).exists():
         return {"page": name, "skipped": f"{file} not found"}
@@ -72,7 +109,11 @@ def measure(name: str, reruns: int) -> dict:
     times = []
     for v in values:
         t0 = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         getattr(at, kind)(key=key).set_value(v).run()
+        if profiler is not None:
+            profiler.disable()
         times.append(time.perf_counter() - t0)
         if at.exception:
             return {"page": name, "error": str(at.exception[0].value)[:200]}
@@ -89,9 +130,16 @@ def main(argv=None) -> int:
     p.add_argument("--pages", default=",".join(PAGES), help="comma-separated page names")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (the app uses 1)")
     p.add_argument("--json", metavar="PATH")
+    p.add_argument("--profile", type=int, metavar="N", default=0,
+                   help="cProfile the timed reruns (not the first run) and print the N costliest "
+                        "functions by cumulative time; the medians then include the profiler's "
+                        "overhead")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [measure(name, args.reruns) for name in args.pages.split(",") if name]
+    profiler = None
+    if args.profile:
+        profiler = _profile_script_thread()
+    rows = [measure(name, args.reruns, profiler) for name in args.pages.split(",") if name]
     print(f"torch {torch.__version__}, threads {args.threads}, {args.reruns} reruns per page\n")
     print(f"{'page':<20} {'first run':>10} {'median':>9} {'p90':>9} {'bar':>7}  result")
     ok = True
@@ -107,6 +155,11 @@ def main(argv=None) -> int:
     print(f"\npeak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
+    if profiler is not None:
+        import pstats
+        print(f"\nprofile of the page script in the timed reruns ({args.pages}), "
+              "by cumulative time:")
+        pstats.Stats(profiler.profile).sort_stats("cumulative").print_stats(args.profile)
     return 0 if ok else 1
 
 

@@ -4,10 +4,10 @@ import streamlit as st
 from rleaky_viz import PRESETS
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.explain import update_equations
-from rleaky_viz.ui import NEURON_FIELDS, apply_config, setup_page, sidebar
+from rleaky_viz.ui import apply_config, setup_page, sidebar
 
 setup_page("Home", "🏠")
-cfg = sidebar(PAGES["home"], NEURON_FIELDS, title="Neuron")
+cfg = sidebar(PAGES["home"], ("Neuron",), title="Neuron")
 
 st.title("rleaky-viz: see how a recurrent spiking neuron thinks")
 st.markdown(

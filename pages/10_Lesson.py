@@ -1,12 +1,15 @@
 """Lesson: the presets one at a time, each with what to look for and a question for the class."""
 import streamlit as st
 
-from rleaky_viz.figures import conv_frames_figure, neuron_figure, raster_figure
+from rleaky_viz.figures import conv_frames_figure, main_figure_kind, neuron_figure, raster_figure
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui import (apply_config, run_or_stop, run_simulation, setup_page)
 from rleaky_viz.ui.panels import plain
-from rleaky_viz.ui.classroom import (LESSON_NOTES, advance_time_cursor, classroom, classroom_errors,
-                                     freeze_ranges, lesson_presets, present_figure, time_cursor, upto)
+from rleaky_viz.lessons import LESSON_NOTES, lesson_presets
+from rleaky_viz.ui.classroom import classroom, classroom_errors
+from rleaky_viz.ui.present import present_figure
+from rleaky_viz.ui.time_cursor import (advance_time_cursor, freeze_ranges, reset_time_cursor, time_cursor,
+                                       upto)
 
 setup_page("Lesson", "🎓")
 lessons = lesson_presets()
@@ -20,8 +23,7 @@ if "lesson_step" not in st.session_state:
 
 def go_to(index: int) -> None:
     st.session_state["lesson_step"] = min(max(0, index), len(lessons) - 1)
-    for key in ("lesson_t", "_lesson_t_next", "_lesson_steps", "_lesson_playing"):
-        st.session_state.pop(key, None)  # each preset starts with its whole run shown
+    reset_time_cursor("lesson")  # each preset starts with its whole run shown
 
 
 i = st.session_state["_lesson_at"] = st.session_state["lesson_step"]
@@ -47,9 +49,10 @@ if look:
 
 trace = run_or_stop(lambda: run_simulation(preset.config), preset.url())
 
-if preset.page == "conv":
+kind = main_figure_kind(preset.config)  # the CLI's `figure --kind auto` draws the same
+if kind == "conv":
     fig = conv_frames_figure(trace)
-elif preset.page == "population":
+elif kind == "raster":
     fig = raster_figure(trace)
 else:
     fig = neuron_figure(trace)
@@ -67,5 +70,5 @@ if st.button(f"Open in the {where} →", key="lesson_open", type="primary"):
     apply_config(preset.config, page)
     st.switch_page(preset.page_file)
 st.markdown(f"Link to this preset in the {where}: [{preset.url()}]({preset.url()})")
-if preset.page == "neuron":
+if kind == "neuron":
     advance_time_cursor(trace.num_steps, key="lesson")

@@ -1,21 +1,21 @@
 """Neuron explorer: one neuron's input, membrane, spikes and the terms of each update."""
 import streamlit as st
 
-from rleaky_viz.figures import analytic_overlay, breakdown_figure, neuron_figure, spike_stats
-from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, export_panel, notices_panel,
-                           run_or_stop, run_simulation, setup_page, sidebar, upload_widgets)
+from rleaky_viz.figures import breakdown_figure, neuron_figure
+from rleaky_viz.statistics import spike_stats
+from rleaky_viz.theory import analytic_overlay, overlay_applies
+from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.ui.classroom import (advance_time_cursor, freeze_ranges, present_figure, time_cursor,
-                                     upto)
+from rleaky_viz.ui.present import present_figure
+from rleaky_viz.ui.time_cursor import advance_time_cursor, freeze_ranges, time_cursor, upto
 
 PAGE = PAGES["neuron"]
 setup_page("Neuron explorer", "🔬")
-cfg = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + RUN_FIELDS + ("num_neurons",),
+cfg = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
               choices={"recurrence": ("one_to_one", "none", "linear")}, title="Neuron explorer")
 
 st.title("Neuron explorer")
-csv, _ = upload_widgets(cfg, "explorer")
-trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv), PAGE.url(cfg))
+trace = simulate_with_uploads(PAGE, cfg, "explorer")
 
 neuron, batch = 0, 0
 if cfg.neuron_count > 1 or cfg.batch_size > 1:
@@ -33,7 +33,7 @@ m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats[
 
 show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
 overlay = analytic_overlay(cfg) if show_overlay else None
-if overlay and not (overlay["exact"] and cfg.recurrence == "none"):
+if overlay and not overlay_applies(cfg):
     st.caption(f"The overlays hold for a constant input with no recurrence (recurrence = none); "
                f"here only the time constant applies: τ = -1/ln β = {overlay['tau']:.3g} steps.")
     overlay = None

@@ -3,20 +3,20 @@ import streamlit as st
 
 from rleaky_viz.figures import (heatmap_figure, raster_figure, rate_figure, spectrum_figure,
                                 traces_figure, weight_figure)
-from rleaky_viz.ui import (NEURON_FIELDS, POPULATION_FIELDS, RUN_FIELDS, STIMULUS_FIELDS,
-                           export_panel, notices_panel, run_or_stop, run_simulation, setup_page,
-                           sidebar, upload_widgets)
+from rleaky_viz.ui import (export_panel, notices_panel, run_or_stop, run_simulation, setup_page, sidebar,
+                           upload_widgets)
 from rleaky_viz.navigation import PAGES
+from rleaky_viz.network import spectral_radius
 from rleaky_viz.ui.runner import recurrent_eigenvalues
-from rleaky_viz.ui.classroom import present_figure
+from rleaky_viz.ui.present import present_figure
 
 PAGE = PAGES["population"]
 setup_page("Population", "🧠")
-cfg = sidebar(PAGE, NEURON_FIELDS + POPULATION_FIELDS + STIMULUS_FIELDS + RUN_FIELDS,
+cfg = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
               choices={"recurrence": ("linear", "one_to_one", "none")}, title="Population")
 
 st.title("Population")
-csv, pt = upload_widgets(cfg, "population")
+csv, pt = upload_widgets(cfg, "population")  # the state dict's weights also give the spectrum
 trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv, pt_bytes=pt), PAGE.url(cfg))
 
 batch = 0
@@ -45,7 +45,7 @@ if chosen:
     st.plotly_chart(present_figure(traces_figure(trace, chosen, batch=batch)),
                     key="population_traces", width="stretch")
 
-radius = float(abs(eigenvalues).max()) if cfg.recurrence == "linear" else None
+radius = spectral_radius(weight, eigenvalues) if cfg.recurrence == "linear" else None
 notices_panel(cfg, trace, spectral_radius=radius)
 st.subheader("Share and export")
 st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")

@@ -2,20 +2,17 @@
 import streamlit as st
 
 from rleaky_viz.figures import conv_frames_figure, rate_map_figure
-from rleaky_viz.ui import (CONV_FIELDS, NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, export_panel,
-                           notices_panel, run_or_stop, run_simulation, setup_page, sidebar,
-                           upload_widgets)
+from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.ui.classroom import present_figure
+from rleaky_viz.ui.present import present_figure
 
 PAGE = PAGES["conv"]
 setup_page("Conv grid", "🔲")
-cfg = sidebar(PAGE, NEURON_FIELDS + CONV_FIELDS + STIMULUS_FIELDS + RUN_FIELDS,
+cfg = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
               fixed={"recurrence": "conv2d", "inhibition": False}, title="Conv grid")
 
 st.title("Conv grid")
-csv, _ = upload_widgets(cfg, "conv")
-trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv), PAGE.url(cfg))
+trace = simulate_with_uploads(PAGE, cfg, "conv")
 
 left, right = st.columns(2)
 channel = left.number_input("channel", 0, cfg.conv2d_channels - 1, 0, key="conv_channel")

@@ -3,9 +3,8 @@ import math
 
 import streamlit as st
 
-from rleaky_viz.core.surrogate import SURROGATES
+from rleaky_viz.core.surrogate import REGISTRY, SURROGATES
 from rleaky_viz.figures import surrogate_figure, surrogate_oddities, surrogate_table
-from rleaky_viz.figures.surrogates import PARAM_RANGES
 from rleaky_viz.ui import setup_page
 
 DEFAULT = ["atan", "fast_sigmoid", "sigmoid", "triangular"]
@@ -53,14 +52,14 @@ with st.sidebar:
     chosen = []
     for name in names:
         params = {}
-        if SURROGATES[name]:
+        if REGISTRY[name].params:
             st.markdown(f"**{name}**")
-        for param, default in SURROGATES[name].items():
-            lo, hi, step, help_text = PARAM_RANGES[(name, param)]
-            key = f"gallery_{name}_{param}"
+        for p in REGISTRY[name].params:
+            lo, hi, step = p.widget
+            key = f"gallery_{name}_{p.name}"
             value = _from_url(key, float, lambda v: math.isfinite(v) and lo <= v <= hi)
-            _start(key, float(default) if value is None else value)
-            params[param] = st.number_input(param, lo, hi, step=step, key=key, help=help_text)
+            _start(key, p.default if value is None else value)
+            params[p.name] = st.number_input(p.name, lo, hi, step=step, key=key, help=p.help)
         chosen.append((name, params))
     seed = 0
     if "SSO" in names:

@@ -3,17 +3,16 @@ import streamlit as st
 
 from rleaky_viz.figures import (distance_figure, gradient_norm_figure, heatmap_figure,
                                 param_grad_figure, paths_figure, surrogate_trajectory_figure)
-from rleaky_viz.flows import SWEEPABLE
+from rleaky_viz.flows import DISTANCE_SWEEP_PARAMETERS, DISTANCE_SWEEP_START
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.ui import (GRADIENT_FIELDS, NEURON_FIELDS, RUN_FIELDS,
-                           STIMULUS_FIELDS, notices_panel, run_gradient_flow, run_or_stop,
+from rleaky_viz.ui import (notices_panel, run_gradient_flow, run_or_stop,
                            setup_page, sidebar)
 from rleaky_viz.ui.panels import plain
 from rleaky_viz.ui.runner import run_gradient_distance
 
 PAGE = PAGES["gradients"]
 setup_page("Gradient flow", "🌊")
-cfg = sidebar(PAGE, GRADIENT_FIELDS + NEURON_FIELDS + ("num_neurons",) + STIMULUS_FIELDS + RUN_FIELDS,
+cfg = sidebar(PAGE, ("Gradients", "Learning", "Neuron", "Network", "Stimulus", "Run"),
               choices={"recurrence": ("one_to_one", "linear", "none")}, title="Gradient flow")
 
 st.title("Gradient flow")
@@ -60,9 +59,8 @@ st.subheader("Vanishing and exploding")
 st.caption("The loss here is the membrane sum at the last step; each line shows how much of its "
            "gradient is left after travelling back that many steps.")
 left, right = st.columns(2)
-parameter = left.selectbox("sweep", SWEEPABLE, key="gradients_sweep")
-defaults = {"beta": "0.5, 0.8, 0.9, 0.95, 1.0", "V": "0, 0.5, 1, 2",
-            "spectral_radius": "0.5, 1, 2, 4"}[parameter]
+parameter = left.selectbox("sweep", DISTANCE_SWEEP_PARAMETERS, key="gradients_sweep")
+defaults = ", ".join(f"{v:g}" for v in DISTANCE_SWEEP_START[parameter])
 text = right.text_input("values (comma-separated)", defaults, key=f"gradients_values_{parameter}")
 try:
     values = [float(v) for v in text.split(",") if v.strip()]

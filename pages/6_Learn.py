@@ -2,16 +2,16 @@
 import streamlit as st
 
 from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raster_figure
-from rleaky_viz.learn import TrainSettings
+from rleaky_viz.config import control
+from rleaky_viz.learn import TEACHER_START, TrainSettings
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, run_or_stop, run_simulation,
+from rleaky_viz.ui import (run_or_stop, run_simulation,
                            setup_page, sidebar)
 from rleaky_viz.ui.runner import run_trained, run_training
 
 PAGE = PAGES["learn"]
 setup_page("Learn", "🎯")
-cfg = sidebar(PAGE, ("learn_beta", "learn_threshold", "learn_recurrent") + NEURON_FIELDS
-              + ("num_neurons",) + STIMULUS_FIELDS + RUN_FIELDS,
+cfg = sidebar(PAGE, ("Learning", "Neuron", "Network", "Stimulus", "Run"),
               choices={"recurrence": ("linear", "one_to_one", "none")}, title="Learn")
 
 st.title("Learn")
@@ -27,9 +27,13 @@ if target == "rate":
     teacher = {}
 else:
     rate = 0.1
-    teacher = {"beta": mid.slider("teacher β", 0.0, 1.0, 0.7, 0.01, key="learn_teacher_beta"),
-               "threshold": mid.slider("teacher θ", 0.05, 3.0, 0.8, 0.05, key="learn_teacher_threshold")}
-    st.caption("The teacher is the same network with these β and θ; the loss compares both "
+    teacher = {}
+    for name, start in TEACHER_START.items():
+        c = control(name)
+        teacher[name] = mid.slider(f"teacher {c.symbol}", c.lo, c.hi, start, c.step,
+                                   key=f"learn_teacher_{name}")
+    st.caption(f"The teacher is the same network with these {' and '.join(control(n).symbol for n in teacher)}; "
+               "the loss compares both "
                "spike trains after smoothing them with a 5-step exponential kernel.")
 epochs = right.number_input("epochs", 1, 500, 60, key="learn_epochs")
 lr = right.number_input("learning rate", 0.0001, 1.0, 0.02, format="%.4f", key="learn_lr")

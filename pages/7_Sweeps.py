@@ -1,49 +1,25 @@
 """Sweeps: how firing depends on β, θ, V and the input, over a whole grid of settings at once."""
 import streamlit as st
 
-from rleaky_viz.config import STIMULI
+from rleaky_viz.config import SWEEPABLE, control, field_spec
 from rleaky_viz.figures import fi_curve_figure, regime_map_figure, sweep_map_figure
-from rleaky_viz.figures.sweeps import SWEEP_LABELS
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.sweeps import REGIME_RULES, REGIMES, SWEEPABLE, point_config, value_range
-from rleaky_viz.ui import (NEURON_FIELDS, RUN_FIELDS, STIMULUS_FIELDS, apply_config, run_or_stop,
+from rleaky_viz.regimes import REGIME_RULES, REGIMES
+from rleaky_viz.sweeps import point_config, value_range
+from rleaky_viz.ui import (apply_config, run_or_stop,
                            setup_page, sidebar)
-from rleaky_viz.ui.runner import run_sweep as checked_sweep
+from rleaky_viz.ui.runner import run_sweep
 
 PAGE = PAGES["sweeps"]
-# Each axis: the slider's bounds, its starting range and step.
-AXES = {
-    "beta": (0.0, 1.0, (0.5, 1.0), 0.01),
-    "threshold": (0.05, 3.0, (0.25, 2.0), 0.05),
-    "V": (-2.0, 2.0, (-1.0, 1.0), 0.05),
-    "amplitude": (-1.0, 2.0, (0.0, 1.0), 0.01),
-    "offset": (-1.0, 1.0, (0.0, 0.5), 0.01),
-    "graded_spikes_factor": (0.1, 3.0, (0.5, 2.0), 0.1),
-}
+# An f-I curve: the firing rate against the input amplitude, one curve per β.
+FI_X = "amplitude"
+FI_BY = "beta"
 MAPS = (("regime", "Regime"), ("rate", "Firing rate"), ("isi_cv", "ISI CV"),
         ("first_spike", "First-spike latency"))
 
 setup_page("Sweeps", "🗺️")
-cfg = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + RUN_FIELDS + ("num_neurons", "grid_size"),
-              choices={"stimulus": tuple(s for s in STIMULI if s != "csv")},
-              title="Sweeps: every other setting")
-
-
-def run_sweep(cfg, grid):
-    """``sweep`` with a progress bar, remembered for this session (a click reruns the page).
-
-    Not ``st.cache_data``: the progress bar is drawn while the sweep runs,
-    and a cached function may not draw into a container made outside it.
-    """
-    key = (cfg, tuple((name, tuple(values)) for name, values in grid.items()))
-    memo = st.session_state.setdefault("_sweeps_memo", {})
-    if key not in memo:
-        bar = st.empty()
-        memo[key] = checked_sweep(cfg, grid, progress=lambda f, text: bar.progress(f, text=text))
-        bar.empty()
-        while len(memo) > 6:
-            memo.pop(next(iter(memo)))
-    return memo[key]
+cfg = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
+              title="Sweeps: every other setting", uploads=False)
 
 
 def axis_controls(column, which: str, default: str, exclude: str | None = None):
@@ -52,9 +28,9 @@ def axis_controls(column, which: str, default: str, exclude: str | None = None):
     if st.session_state.get(f"sweeps_{which}") not in (None, *options):
         del st.session_state[f"sweeps_{which}"]  # it was the other axis's new field
     name = column.selectbox(f"{which} axis", options, index=options.index(default),
-                            format_func=lambda f: SWEEP_LABELS[f], key=f"sweeps_{which}")
-    lo, hi, start, step = AXES[name]
-    span = column.slider(f"{SWEEP_LABELS[name]} range", lo, hi, start, step,
+                            format_func=lambda f: control(f).label, key=f"sweeps_{which}")
+    axis = control(name)  # the control's range and step; the schema's starting span
+    span = column.slider(f"{axis.label} range", axis.lo, axis.hi, field_spec(name)["sweep"], axis.step,
                          key=f"sweeps_{which}_range_{name}")
     return name, span
 
@@ -68,15 +44,17 @@ st.markdown("Every point of a grid of settings runs at once, as one batched simu
 # ----------------------------------------------------------------------------- f-I curve
 st.subheader("f-I curves: firing rate against input amplitude")
 c = st.columns(4)
-amps = c[0].slider("amplitude range", -1.0, 2.0, (0.0, 1.0), 0.01, key="sweeps_fi_amplitude")
+fx, fby = control(FI_X), control(FI_BY)  # the fields' own controls give the ranges and steps
+amps = c[0].slider(f"{fx.label} range", fx.lo, fx.hi, field_spec(FI_X)["sweep"], fx.step,
+                   key="sweeps_fi_amplitude")
 n_amps = c[1].slider("amplitudes", 5, 64, 40, key="sweeps_fi_points")
-betas = c[2].slider("β range", 0.0, 1.0, (0.5, 0.95), 0.01, key="sweeps_fi_beta")
-n_betas = c[3].slider("curves (β values)", 1, 8, 5, key="sweeps_fi_curves")
-fi_grid = {"beta": value_range(*betas, n_betas), "amplitude": value_range(*amps, n_amps)}
+betas = c[2].slider(f"{fby.symbol} range", fby.lo, fby.hi, (0.5, 0.95), fby.step, key="sweeps_fi_beta")
+n_betas = c[3].slider(f"curves ({fby.symbol} values)", 1, 8, 5, key="sweeps_fi_curves")
+fi_grid = {FI_BY: value_range(*betas, n_betas), FI_X: value_range(*amps, n_amps)}
 if cfg.stimulus == "expression":
     st.warning("The stimulus is an expression: its amplitude does nothing, so these curves are flat.")
 fi = run_or_stop(lambda: run_sweep(cfg, fi_grid), PAGE.url(cfg), expected=(ValueError,))
-st.plotly_chart(fi_curve_figure(fi, x="amplitude", by="beta"), key="sweeps_fi", width="stretch")
+st.plotly_chart(fi_curve_figure(fi, x=FI_X, by=FI_BY), key="sweeps_fi", width="stretch")
 if cfg.recurrence == "none" and cfg.stimulus == "constant" and cfg.noise_std == 0:
     st.caption("With no recurrence and a constant input I, the neuron fires only when "
                "I + offset > θ·(1 − β) (the minimum firing current): each curve starts there. "
@@ -133,7 +111,7 @@ else:
     target = PAGES["conv"] if cell_cfg.recurrence == "conv2d" else PAGES["neuron"]
     link = target.url(cell_cfg)
     first = "never" if match["first_spike"] != match["first_spike"] else f"step {int(match['first_spike'])}"
-    st.markdown(f"{SWEEP_LABELS[x]} = **{match[x]:.4g}**, {SWEEP_LABELS[y]} = **{match[y]:.4g}**: "
+    st.markdown(f"{control(x).label} = **{match[x]:.4g}**, {control(y).label} = **{match[y]:.4g}**: "
                 f"**{match['regime']}**, {int(match['spike_count'])} spikes "
                 f"(rate {match['rate']:.3f}), first spike {first}.")
     where = "conv grid" if target is PAGES["conv"] else "neuron explorer"

@@ -5,76 +5,39 @@ compact controls in the main area (keys ``compare_b_<field>``) or one of the
 classic contrasts; the overrides live in the URL as ``b_<field>=value``, so
 a link reproduces both.
 """
-from urllib.parse import urlencode
-
 import streamlit as st
 
-from rleaky_viz.config import STIMULI, SimConfig, field_spec
-from rleaky_viz.core.surrogate import SURROGATES
-from rleaky_viz.figures import compare_figure, gradient_norm_figure, neuron_figure, spike_stats
+from rleaky_viz.config import COMPARE_FIELDS, SURROGATE_FIELDS, control, field_spec
+from rleaky_viz.figures import compare_figure, gradient_norm_figure, neuron_figure
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.sweeps import first_divergence
-from rleaky_viz.ui import (NEURON_FIELDS, STIMULUS_FIELDS, current_config, notices_panel,
+from rleaky_viz.compare import first_divergence
+from rleaky_viz.statistics import spike_stats
+from rleaky_viz.ui import (current_config, notices_panel,
                            run_gradient_flow, run_or_stop, run_simulation, setup_page,
                            sidebar)
 from rleaky_viz.ui.panels import plain
+from rleaky_viz.ui.url import UrlSection
 
 PAGE = PAGES["compare"]
 RECURRENCES = ("one_to_one", "none", "linear")
-# What B may override, in the order of its controls.
-B_FIELDS = ("recurrence", "reset_mechanism", "reset_delay", "surrogate", "beta", "threshold", "V",
-            "amplitude")
-_B_STATE = "_compare_b"  # {field: value}: where B differs from A
-
-
-def _text(value) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def _read_b_from_url() -> None:
-    """On arrival, B's overrides from the ``b_*`` query parameters (before the sidebar rewrites them)."""
-    if st.session_state.get("_compare_b_loaded"):
-        return
-    st.session_state["_compare_b_loaded"] = True
-    overrides, errors = {}, []
-    for name in B_FIELDS:
-        text = st.query_params.get(f"b_{name}")
-        if text is None:
-            continue
-        try:
-            overrides[name] = getattr(SimConfig.from_query({name: text}), name)
-        except ValueError as e:
-            errors.append(f"b_{name}: {e}")
-    st.session_state[_B_STATE] = overrides
-    st.session_state["_compare_b_errors"] = errors
+# B: where it differs from A, kept in the URL as b_<field>=value (the schema's COMPARE_FIELDS)
+B = UrlSection("_compare_b", "b_", COMPARE_FIELDS)
 
 
 def _b_changed(name: str) -> None:
-    value = st.session_state[f"compare_b_{name}"]
-    overrides = st.session_state.setdefault(_B_STATE, {})
-    if value == getattr(current_config(PAGE), name):
-        overrides.pop(name, None)  # back to A's value: no longer an override
-    else:
-        overrides[name] = value
+    B.update(name, st.session_state[f"compare_b_{name}"], current_config(PAGE))
 
 
 def _contrast(name: str, value) -> None:
     """A classic contrast: B is A with exactly one change."""
-    st.session_state[_B_STATE] = {name: value}
-
-
-def _reset_b() -> None:
-    st.session_state[_B_STATE] = {}
+    B.set({name: value})
 
 
 setup_page("Compare", "⚖️")
-_read_b_from_url()
-cfg_a = sidebar(PAGE, NEURON_FIELDS + STIMULUS_FIELDS + ("num_steps", "seed", "device", "num_neurons"),
-                choices={"recurrence": RECURRENCES, "stimulus": tuple(s for s in STIMULI if s != "csv")},
-                title="Configuration A")
-overrides = st.session_state.setdefault(_B_STATE, {})
-for error in st.session_state.pop("_compare_b_errors", []):
-    st.warning(f"Link parameter ignored: {plain(error)}")
+cfg_a = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
+                choices={"recurrence": RECURRENCES}, title="Configuration A", sections=(B,),
+                uploads=False)
+overrides = B.values()
 
 st.title("Compare A and B")
 st.caption("A is the sidebar. B is A with the changes below; everything else (input, seed, "
@@ -95,46 +58,39 @@ c[2].button(f"{cfg_a.recurrence} vs {other_rec}", key="compare_contrast_recurren
 other_sur = "fast_sigmoid" if cfg_a.surrogate != "fast_sigmoid" else "atan"
 c[3].button(f"{cfg_a.surrogate} vs {other_sur} surrogate", key="compare_contrast_surrogate",
             on_click=_contrast, args=("surrogate", other_sur), width="stretch")
-c[4].button("B = A", key="compare_b_same", on_click=_reset_b, width="stretch")
+c[4].button("B = A", key="compare_b_same", on_click=B.set, args=({},), width="stretch")
 
 # ----------------------------------------------------------------------------- B's controls
 with st.container(border=True):
-    st.markdown("**Configuration B**: " + (", ".join(f"{k} = {_text(v)}" for k, v in overrides.items())
+    st.markdown("**Configuration B**: " + (", ".join(f"{k} = {v}" for k, v in B.texts().items())
                                           or "the same as A (change something below)"))
     cols = st.columns(4) + st.columns(4)  # two rows of four
-    for col, name in zip(cols, B_FIELDS):
+    for col, name in zip(cols, COMPARE_FIELDS):
         key = f"compare_b_{name}"
         # B follows A except where overridden; set before the widget is drawn
         st.session_state[key] = overrides.get(name, getattr(cfg_a, name))
-        label = name.replace("_", " ")
-        if name == "recurrence":
-            col.selectbox(label, RECURRENCES, key=key, on_change=_b_changed, args=(name,))
-        elif name == "reset_mechanism":
-            col.selectbox(label, ("subtract", "zero", "none"), key=key, on_change=_b_changed, args=(name,))
-        elif name == "surrogate":
-            col.selectbox(label, tuple(SURROGATES), key=key, on_change=_b_changed, args=(name,))
-        elif name == "reset_delay":
-            col.checkbox(label, key=key, on_change=_b_changed, args=(name,))
+        ctl = control(name)
+        options = RECURRENCES if name == "recurrence" else ctl.choices
+        if ctl.control == "select":
+            col.selectbox(ctl.label, options, key=key, on_change=_b_changed, args=(name,))
+        elif ctl.control == "checkbox":
+            col.checkbox(ctl.label, key=key, on_change=_b_changed, args=(name,))
         else:
             spec = field_spec(name)
-            col.number_input(label, min_value=spec["lo"], max_value=spec["hi"], step=0.05, key=key,
+            col.number_input(ctl.label, min_value=spec["lo"], max_value=spec["hi"], step=ctl.step, key=key,
                              on_change=_b_changed, args=(name,), format="%.3g")
 
 b_changes = dict(overrides)
-if "surrogate" in b_changes and "surrogate_param" not in b_changes:
-    b_changes["surrogate_param"] = None  # A's parameter belongs to A's surrogate
+if "surrogate" in b_changes:
+    # A's surrogate parameters belong to A's surrogate: B's starts from its defaults
+    b_changes.update({n: field_spec(n)["default"] for n in SURROGATE_FIELDS[b_changes["surrogate"]]})
 try:
     cfg_b = cfg_a.replace(**b_changes)
 except ValueError as e:
     st.error(f"B is not a valid configuration ({plain(e)}); showing B = A.")
     cfg_b = cfg_a
 
-# B's overrides go in the URL next to A's fields
-for name, value in overrides.items():
-    st.query_params[f"b_{name}"] = _text(value)
-query = {**cfg_a.to_query(base=PAGE.default_config),
-         **{f"b_{name}": _text(value) for name, value in overrides.items()}}
-link = f"/{PAGE.path}?{urlencode(query)}" if query else f"/{PAGE.path}"
+link = PAGE.url(cfg_a, B.query())
 
 trace_a, trace_b = run_or_stop(lambda: (run_simulation(cfg_a), run_simulation(cfg_b)), link)
 

@@ -5,16 +5,12 @@ import streamlit as st
 
 from rleaky_viz.figures import mystery_figure
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.sweeps import MYSTERY_BASE, mystery_challenge, mystery_score
+from rleaky_viz.config import MYSTERY_FIELDS, control
+from rleaky_viz.mystery import MYSTERY_BASE, guess_slider, mystery_challenge, mystery_score
 from rleaky_viz.ui import (run_or_stop, run_simulation, setup_page)
 
 PAGE = PAGES["mystery"]
 MAX_SEED = 2**31 - 1
-LABELS = {"beta": "β (decay)", "threshold": "θ (threshold)", "V": "V (one-to-one weight)"}
-# (low, high, step, start): a little wider than the hidden values' range
-# (sweeps.MYSTERY_RANGES), on the same steps, so a perfect fit is reachable.
-SLIDERS = {"beta": (0.5, 1.0, 0.01, 0.75), "threshold": (0.25, 2.0, 0.05, 1.0),
-           "V": (-1.0, 1.0, 0.05, 0.0)}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -52,8 +48,9 @@ st.query_params["challenge"] = str(seed)
 
 hidden = challenge(int(seed))
 guess = {}
-for col, (name, (lo, hi, step, start)) in zip(st.columns(3), SLIDERS.items()):
-    guess[name] = col.slider(LABELS[name], lo, hi, start, step, key=f"mystery_{name}")
+for col, name in zip(st.columns(len(MYSTERY_FIELDS)), MYSTERY_FIELDS):
+    lo, hi, step, start = guess_slider(name)
+    guess[name] = col.slider(control(name).label, lo, hi, start, step, key=f"mystery_{name}")
 guess_cfg = MYSTERY_BASE.replace(**guess)
 
 target, yours = run_or_stop(lambda: (run_simulation(hidden), run_simulation(guess_cfg)),

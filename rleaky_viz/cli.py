@@ -351,17 +351,15 @@ FIGURE_KINDS = ("auto", "neuron", "breakdown", "raster", "rate", "heatmap", "tra
 
 
 def _overlay(cfg):
-    from .figures import analytic_overlay
+    from .theory import applicable_overlay
 
-    overlay = analytic_overlay(cfg)
-    # as on the explorer page: the overlays hold only without recurrence
-    return overlay if overlay and overlay.get("exact") and cfg.recurrence == "none" else None
+    return applicable_overlay(cfg)  # the explorer's rule: only where the theory holds
 
 
 def _auto_kind(cfg) -> str:
-    if cfg.recurrence == "conv2d":
-        return "conv"
-    return "neuron" if cfg.neuron_count == 1 else "raster"
+    from .figures import main_figure_kind
+
+    return main_figure_kind(cfg)
 
 
 def _cmd_figure(args) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import SimConfig
+from .network import spectral_radius
 
 __all__ = ["update_equations", "odd_corners", "recurrence_term"]
 
@@ -81,8 +82,8 @@ def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None
                      "activity only grows (runaway feedback).")
     radius = spectral_radius
     if radius is None and cfg.recurrence == "linear" and trace is not None and cfg.num_neurons <= 256:
-        w = trace.neuron.recurrent.weight.detach().numpy()
-        radius = float(np.max(np.abs(np.linalg.eigvals(w)))) if w.size else 0.0
+        w = trace.neuron.recurrent.weight.detach()
+        radius = spectral_radius(w) if w.numel() else 0.0
     if cfg.recurrence == "linear" and radius is not None:
         if radius > 1:
             notes.append(f"The recurrent matrix has spectral radius {radius:.2f} > 1: activity can "

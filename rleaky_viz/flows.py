@@ -32,13 +32,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import SimConfig
+from .config import DISTANCE_FIELDS, SimConfig
 from .core import backprop
+from .network import spectral_radius
 from .simulate import Trace, build_neuron, resolve_device
 from .stimulus import make_input
 
 __all__ = ["LOSSES", "LossError", "FlowResult", "gradient_flow", "loss_function", "gradient_vs_distance",
-           "SWEEPABLE"]
+           "DISTANCE_SWEEP_PARAMETERS", "DISTANCE_SWEEP_START", "dead_stretches"]
 
 LOSSES = ("spike_count", "membrane_mse", "cross_entropy", "spike_times")
 
@@ -161,8 +162,28 @@ def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
                       reset_grad=what_if)
 
 
+def dead_stretches(surrogate_grad: np.ndarray, rel: float = 1e-3, min_len: int = 3) -> list[tuple[int, int]]:
+    """Runs of steps (start, end inclusive) where |dS/dz| < rel·max: no gradient gets through."""
+    g = np.abs(np.asarray(surrogate_grad, dtype=np.float64))
+    top = g.max() if g.size else 0.0
+    dead = g <= rel * top if top > 0 else np.ones_like(g, dtype=bool)
+    runs, start = [], None
+    for i, flag in enumerate(dead):
+        if flag and start is None:
+            start = i
+        if (not flag or i == len(dead) - 1) and start is not None:
+            end = i if flag else i - 1
+            if end - start + 1 >= min_len:
+                runs.append((start, end))
+            start = None
+    return runs
+
+
 # --- vanishing and exploding gradients ------------------------------------------
-SWEEPABLE = ("beta", "V", "spectral_radius")
+# What gradient_vs_distance can vary (one value per curve), with the values it
+# starts with: the schema's DISTANCE_FIELDS, and the linear recurrence's spectral radius.
+DISTANCE_SWEEP_START = {**DISTANCE_FIELDS, "spectral_radius": (0.5, 1.0, 2.0, 4.0)}
+DISTANCE_SWEEP_PARAMETERS = tuple(DISTANCE_SWEEP_START)
 
 
 def gradient_vs_distance(cfg: SimConfig, parameter: str, values) -> dict:
@@ -174,8 +195,8 @@ def gradient_vs_distance(cfg: SimConfig, parameter: str, values) -> dict:
     ``spectral_radius`` (the linear recurrence's weights rescaled to it).
     Returns ``{"distance": (T,), "norms": {value: (T,)}}``, distance 0 at the last step.
     """
-    if parameter not in SWEEPABLE:
-        raise ValueError(f"parameter must be one of {', '.join(SWEEPABLE)}, got {parameter!r}")
+    if parameter not in DISTANCE_SWEEP_PARAMETERS:
+        raise ValueError(f"parameter must be one of {', '.join(DISTANCE_SWEEP_PARAMETERS)}, got {parameter!r}")
     values = [float(v) for v in values]
     if not values or len(values) > 12:
         raise ValueError("values must hold 1 to 12 numbers")
@@ -196,6 +217,6 @@ def gradient_vs_distance(cfg: SimConfig, parameter: str, values) -> dict:
 def _rescaled_state(cfg: SimConfig, radius: float) -> dict:
     neuron = build_neuron(cfg)
     w = neuron.recurrent.weight.detach()
-    current = float(torch.linalg.eigvals(w).abs().max())
+    current = spectral_radius(w)
     scale = radius / current if current > 0 else 0.0
     return {"recurrent.weight": w * scale, "recurrent.bias": neuron.recurrent.bias.detach()}

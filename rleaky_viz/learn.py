@@ -19,7 +19,7 @@ from .core import unroll
 from .simulate import build_neuron, simulate
 from .stimulus import make_input
 
-__all__ = ["TrainResult", "TrainSettings", "train", "smooth_spikes", "TARGETS"]
+__all__ = ["TrainResult", "TrainSettings", "train", "smooth_spikes", "TARGETS", "TEACHER_START"]
 
 TARGETS = ("spike_train", "rate")
 
@@ -36,6 +36,11 @@ def smooth_spikes(spk: torch.Tensor, tau: float = 5.0) -> torch.Tensor:
         acc = decay * acc + s
         out.append(acc)
     return torch.stack(out)
+
+
+# The teacher of the Learn page: the same network with these fields changed
+# (their starting values; the sliders are the fields' own controls).
+TEACHER_START = {"beta": 0.7, "threshold": 0.8}
 
 
 @dataclass(frozen=True)

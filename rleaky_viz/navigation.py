@@ -7,6 +7,7 @@ page.  Streamlit-free: a page here is plain data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlencode
 
 from .config import SimConfig
@@ -32,13 +33,16 @@ class Page:
     section: str = SECTIONS[0]
     defaults: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def default_config(self) -> SimConfig:
         return SimConfig(**self.defaults)
 
-    def url(self, cfg: SimConfig) -> str:
-        """Relative link to this page showing ``cfg`` (only what differs from the defaults)."""
-        query = urlencode(cfg.to_query(base=self.default_config))
+    def url(self, cfg: SimConfig, extra: "dict[str, str] | None" = None) -> str:
+        """Relative link to this page showing ``cfg`` (only what differs from the defaults).
+
+        ``extra``: more query parameters (a page's URL sections, such as Compare's B).
+        """
+        query = urlencode({**cfg.to_query(base=self.default_config), **(extra or {})})
         return f"/{self.path}?{query}" if query else f"/{self.path}"
 
 

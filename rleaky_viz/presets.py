@@ -6,6 +6,7 @@ A preset is a page and a set of ``SimConfig`` changes, so it is also a URL:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .config import SimConfig
 from .navigation import PAGES, Page
@@ -21,7 +22,7 @@ class Preset:
     page: str
     changes: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def config(self) -> SimConfig:
         return SimConfig(**{**PAGES[self.page].defaults, **self.changes})
 
@@ -31,6 +32,10 @@ class Preset:
 
     def url(self) -> str:
         """Relative link (page path and query) that reproduces this preset."""
+        return self._url
+
+    @cached_property
+    def _url(self) -> str:
         return PAGES[self.page].url(self.config)
 
 

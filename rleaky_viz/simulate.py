@@ -162,7 +162,7 @@ def load_recurrent_state(neuron: RLeaky, state_dict: Mapping[str, torch.Tensor],
                              f"RLeaky with linear_features={neuron.linear_features}")
     n = neuron.linear_features
     new = {}
-    for key in ("recurrent.weight", "recurrent.bias", "beta", "threshold", "V"):
+    for key in ("recurrent.weight", "recurrent.bias", "beta", "threshold", "V"):  # state-dict keys, not config fields
         if key not in state_dict or key not in expected:
             continue
         value = state_dict[key]

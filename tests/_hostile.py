@@ -20,6 +20,7 @@ from dataclasses import fields
 from hypothesis import HealthCheck, settings, strategies as st
 
 from rleaky_viz import SimConfig
+from rleaky_viz.config import SURROGATE_FIELDS
 
 FIELDS = {f.name: f for f in fields(SimConfig)}
 FIELD_NAMES = tuple(FIELDS)
@@ -99,8 +100,6 @@ def valid_text(draw, name: str) -> str:
     if typ == "int":
         return str(draw(st.integers(meta["lo"], meta["hi"])))
     if typ == "float":
-        if name == "surrogate_param" and draw(st.booleans()):
-            return draw(st.sampled_from(("none", "None", "")))
         lo, hi = meta["lo"], meta["hi"]
         value = draw(st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False))
         if meta.get("min_abs") and value != 0 and abs(value) < meta["min_abs"]:
@@ -174,7 +173,7 @@ def query_dicts(draw, names=FIELD_NAMES, max_size: int = 8) -> dict:
 
 
 RUN_SHAPING = ("reset_mechanism", "reset_delay", "inhibition", "state_quant_bits", "surrogate",
-               "surrogate_param", "weight_init", "weight_gain", "weight_sparsity",
+               *(n for names in SURROGATE_FIELDS.values() for n in names), "weight_init", "weight_gain", "weight_sparsity",
                "excitatory_fraction", "graded_spikes_factor", "beta", "threshold", "V",
                "amplitude", "offset", "noise_std", "num_neurons", "batch_size", "grid_size",
                "conv2d_channels", "kernel_size", "kernel_init", "onset", "period", "width",

@@ -12,8 +12,10 @@ from _apptest import app, decode, figures
 from rleaky_viz import PRESETS, SimConfig, simulate
 from rleaky_viz import figures as F
 from rleaky_viz.figures.style import OKABE_ITO
-from rleaky_viz.ui.classroom import (CONTROL_GROUPS, LESSON_NOTES, PRESENT_FONT, Classroom,
-                                     freeze_ranges, lesson_presets, parse_classroom, upto)
+from rleaky_viz.lessons import LESSON_NOTES, lesson_presets
+from rleaky_viz.ui.classroom import CONTROL_GROUPS, Classroom, parse_classroom
+from rleaky_viz.ui.present import PRESENT_FONT
+from rleaky_viz.ui.time_cursor import freeze_ranges, upto
 
 CONFIG_KEYS = set(SimConfig().to_dict())
 

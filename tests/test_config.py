@@ -43,7 +43,7 @@ def test_inhibition_needs_dense_layer():
 def test_query_round_trip_reproduces_config():
     cfg = SimConfig(beta=0.73, threshold=1.4, reset_mechanism="zero", reset_delay=False,
                     recurrence="linear", num_neurons=17, seed=1234, stimulus="expression",
-                    expression="0.2 + 0.1*sin(t/5)", surrogate="fast_sigmoid", surrogate_param=10.0)
+                    expression="0.2 + 0.1*sin(t/5)", surrogate="fast_sigmoid", fast_sigmoid_slope=10.0)
     query = cfg.to_query()
     assert all(isinstance(v, str) for v in query.values())
     assert query["seed"] == "1234" and "threshold" in query

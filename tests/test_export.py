@@ -38,7 +38,7 @@ CASES = [
     SimConfig(recurrence="conv2d", conv2d_channels=2, grid_size=6, kernel_init="centre_surround",
               num_steps=30, stimulus="noise", noise_std=0.3, amplitude=0.2),
     SimConfig(recurrence="none", num_steps=50, graded_spikes_factor=0.5, reset_delay=False,
-              state_quant_bits=6, surrogate="fast_sigmoid", surrogate_param=10.0),
+              state_quant_bits=6, surrogate="fast_sigmoid", fast_sigmoid_slope=10.0),
     SimConfig(recurrence="linear", num_neurons=6, inhibition=True, input_spread=0.4,
               num_steps=40, surrogate="LSO"),
 ]

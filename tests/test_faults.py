@@ -20,7 +20,8 @@ FAULT_SEED = "424242"
 # pages that run a simulation as they load (Learn's training failures are checked below,
 # in test_sweep_and_training_failures_get_the_friendly_panel)
 RUN_PAGES = sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")
-                   if re.search(r"\brun_(simulation|gradient_flow)\(", p.read_text()))
+                   if re.search(r"\b(run_simulation|run_gradient_flow|simulate_with_uploads)\(",
+                                p.read_text()))
 
 
 def app(file: str, query: dict | None = None) -> AppTest:

@@ -20,6 +20,9 @@ import torch
 from rleaky_viz.config import SimConfig
 from rleaky_viz.simulate import simulate
 from rleaky_viz import figures as F
+from rleaky_viz.network import spectral_radius
+from rleaky_viz.statistics import spike_stats
+from rleaky_viz.theory import analytic_overlay
 
 FIGURES_DIR = pathlib.Path(F.__file__).parent
 
@@ -156,7 +159,7 @@ def test_neuron_figure_flat_index_into_conv_and_batch(conv, linear):
 def test_neuron_figure_overlay_draws_the_steady_state():
     cfg = SimConfig(num_steps=50, amplitude=0.05, beta=0.8, recurrence="none")
     tr = simulate(cfg)
-    overlay = F.analytic_overlay(cfg)
+    overlay = analytic_overlay(cfg)
     fig = F.neuron_figure(tr, overlay=overlay)
     line = by_name(fig, "steady state")
     assert line.line.dash == "dot"
@@ -166,7 +169,7 @@ def test_neuron_figure_overlay_draws_the_steady_state():
     assert (mem < 0.25).all() and mem[-1] == pytest.approx(0.25, abs=1e-3)
     assert "steady state" not in [t.name for t in F.neuron_figure(tr).data]
     # an infinite steady state (β = 1) is left out rather than drawn
-    unbounded = F.analytic_overlay(cfg.replace(beta=1.0))
+    unbounded = analytic_overlay(cfg.replace(beta=1.0))
     assert "steady state" not in [t.name for t in F.neuron_figure(tr, overlay=unbounded).data]
 
 
@@ -304,10 +307,10 @@ def test_weight_figure_is_centred_at_zero(linear):
 def test_spectral_radius_matches_an_independent_computation(linear):
     w = linear.neuron.recurrent.weight.detach().double()
     expected = torch.linalg.eigvals(w).abs().max().item()
-    assert F.spectral_radius(w.numpy()) == pytest.approx(expected, rel=1e-9)
+    assert spectral_radius(w.numpy()) == pytest.approx(expected, rel=1e-9)
     rotation = 0.5 * np.array([[0.0, -1.0], [1.0, 0.0]])  # eigenvalues ±0.5i
-    assert F.spectral_radius(rotation) == pytest.approx(0.5)
-    assert F.spectral_radius(np.diag([0.1, -3.0, 2.0])) == pytest.approx(3.0)
+    assert spectral_radius(rotation) == pytest.approx(0.5)
+    assert spectral_radius(np.diag([0.1, -3.0, 2.0])) == pytest.approx(3.0)
 
     fig = F.spectrum_figure(w.numpy())
     eig = by_name(fig, "eigenvalues")
@@ -371,7 +374,7 @@ def test_spike_stats_on_a_hand_made_train():
     spk[0, 0, 2] = 1               # one spike
     spk[[4, 6], 0, 3] = 2.0        # graded spikes, interval 2
     spk[[1, 5, 9, 13], 0, 4] = 1   # regular: intervals 4, 4, 4
-    stats = F.spike_stats(fake_spike_trace(spk))
+    stats = spike_stats(fake_spike_trace(spk))
     assert isinstance(stats, pd.DataFrame)
     assert list(stats.columns) == ["spike_count", "rate", "first_spike", "isi_mean", "isi_cv"]
     assert list(stats.index) == [0, 1, 2, 3, 4]
@@ -383,7 +386,7 @@ def test_spike_stats_on_a_hand_made_train():
 
 
 def test_spike_stats_of_a_simulation_agree_with_the_spikes(linear):
-    stats = F.spike_stats(linear, batch=1)
+    stats = spike_stats(linear, batch=1)
     fired = linear.flat("spk")[:, 1, :] != 0
     assert len(stats) == fired.shape[1]
     np.testing.assert_array_equal(stats.spike_count, fired.sum(axis=0))
@@ -392,7 +395,7 @@ def test_spike_stats_of_a_simulation_agree_with_the_spikes(linear):
 # --- analytic_overlay ----------------------------------------------------------------
 
 def test_analytic_overlay_values():
-    o = F.analytic_overlay(SimConfig(beta=0.9, threshold=1.0, amplitude=0.3, offset=0.1))
+    o = analytic_overlay(SimConfig(beta=0.9, threshold=1.0, amplitude=0.3, offset=0.1))
     assert o["input_current"] == pytest.approx(0.4)
     assert o["steady_state"] == pytest.approx(4.0)
     assert o["rheobase"] == pytest.approx(0.1)
@@ -400,21 +403,21 @@ def test_analytic_overlay_values():
     assert o["tau"] == pytest.approx(-1 / math.log(0.9))
     assert o["exact"] is True
 
-    flat = F.analytic_overlay(SimConfig(beta=1.0, amplitude=0.3))
+    flat = analytic_overlay(SimConfig(beta=1.0, amplitude=0.3))
     assert flat["steady_state"] == math.inf and flat["tau"] == math.inf and flat["rheobase"] == 0
-    clamped = F.analytic_overlay(SimConfig(beta=1.7, amplitude=-0.3))
+    clamped = analytic_overlay(SimConfig(beta=1.7, amplitude=-0.3))
     assert clamped["beta"] == 1.0 and clamped["steady_state"] == -math.inf
-    memoryless = F.analytic_overlay(SimConfig(beta=-0.5, amplitude=0.3, threshold=2.0))
+    memoryless = analytic_overlay(SimConfig(beta=-0.5, amplitude=0.3, threshold=2.0))
     assert memoryless["beta"] == 0.0 and memoryless["tau"] == 0.0
     assert memoryless["steady_state"] == pytest.approx(0.3) and memoryless["rheobase"] == 2.0
-    assert F.analytic_overlay(SimConfig(stimulus="sine"))["exact"] is False
+    assert analytic_overlay(SimConfig(stimulus="sine"))["exact"] is False
 
 
 @pytest.mark.parametrize("factor, fires", [(1.05, True), (0.95, False)])
 def test_rheobase_predicts_whether_a_lone_neuron_fires(factor, fires):
     cfg = SimConfig(beta=0.9, threshold=1.0, recurrence="none", num_steps=200)
-    cfg = cfg.replace(amplitude=F.analytic_overlay(cfg)["rheobase"] * factor)
-    assert F.analytic_overlay(cfg)["fires"] is fires
+    cfg = cfg.replace(amplitude=analytic_overlay(cfg)["rheobase"] * factor)
+    assert analytic_overlay(cfg)["fires"] is fires
     assert bool(simulate(cfg).spk.any()) is fires
 
 
@@ -439,8 +442,8 @@ def test_rheobase_predicts_whether_a_lone_neuron_fires(factor, fires):
     (lambda t: F.traces_figure(t, "0"), "neurons"),
     (lambda t: F.conv_frames_figure(t), "conv2d"),
     (lambda t: F.rate_map_figure(t), "conv2d"),
-    (lambda t: F.spike_stats(t, batch=9), "batch"),
-    (lambda t: F.spike_stats(SimpleNamespace(spk=None)), "spk"),
+    (lambda t: spike_stats(t, batch=9), "batch"),
+    (lambda t: spike_stats(SimpleNamespace(spk=None)), "spk"),
 ])
 def test_bad_arguments_raise_value_error_naming_them(linear, call, argument):
     with pytest.raises(ValueError, match=argument.replace("[", r"\[").replace("]", r"\]")):
@@ -462,14 +465,14 @@ def test_bad_conv_arguments(conv, call, argument):
     np.array([[1 + 1j]]), [["a"]],
 ])
 def test_bad_weights_raise(weight):
-    for fn in (F.weight_figure, F.spectrum_figure, F.spectral_radius):
+    for fn in (F.weight_figure, F.spectrum_figure, spectral_radius):
         with pytest.raises(ValueError, match="weight"):
             fn(weight)
 
 
 def test_analytic_overlay_refuses_a_non_config():
     with pytest.raises(ValueError, match="amplitude"):
-        F.analytic_overlay(SimpleNamespace(beta=0.9, threshold=1.0, offset=0.0))
+        analytic_overlay(SimpleNamespace(beta=0.9, threshold=1.0, offset=0.0))
 
 
 # --- conventions ---------------------------------------------------------------------

@@ -50,7 +50,7 @@ CASES = [
     dict(recurrence="linear", loss="spike_count", loss_target=3.0, reset_mechanism="zero"),
     dict(recurrence="linear", loss="cross_entropy", loss_target=2.0, reset_delay=False),
     dict(recurrence="conv2d", loss="spike_times", target_times="5,20,40"),
-    dict(recurrence="none", loss="spike_count", surrogate="fast_sigmoid", surrogate_param=10.0),
+    dict(recurrence="none", loss="spike_count", surrogate="fast_sigmoid", fast_sigmoid_slope=10.0),
     dict(recurrence="linear", loss="membrane_mse", inhibition=True, loss_target=0.2),
     dict(recurrence="one_to_one", loss="spike_count", reset_mechanism="zero", reset_delay=False,
          graded_spikes_factor=0.5),

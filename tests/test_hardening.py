@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from streamlit.testing.v1 import AppTest
 
 from rleaky_viz import SimConfig
-from rleaky_viz.config import field_spec
+from rleaky_viz.config import GROUPS, field_spec, fields_in
+from rleaky_viz.core.surrogate import REGISTRY
 from rleaky_viz.stimulus import MAX_CSV_BYTES, StimulusError, evaluate_expression, make_input
-from rleaky_viz import ui as sidebar_module
 from rleaky_viz.ui.runner import MAX_STATE_DICT_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +37,7 @@ def base_type(name: str) -> str:
 
 
 NUMERIC = sorted(n for n in NAMES if base_type(n) in ("int", "float"))
-SIDEBAR_FIELDS = set(sidebar_module.NEURON_FIELDS + sidebar_module.STIMULUS_FIELDS
-                     + sidebar_module.RUN_FIELDS + sidebar_module.POPULATION_FIELDS
-                     + sidebar_module.CONV_FIELDS + sidebar_module.GRADIENT_FIELDS)
+SIDEBAR_FIELDS = set(fields_in(*GROUPS))
 
 
 # ----------------------------------------------------------------------------- bounds
@@ -72,6 +70,9 @@ SIDEBAR_RUNS = [
     ("pages/2_Population.py", {"stimulus": "poisson", "num_neurons": "20", "num_steps": "50"}),
     ("pages/3_Conv_grid.py", {"grid_size": "6", "num_steps": "20"}),
     ("pages/5_Gradient_flow.py", {"num_steps": "20"}),
+    # each surrogate shows its own parameters
+    *[("pages/1_Neuron_explorer.py", {"surrogate": name, "num_steps": "20"})
+      for name, info in REGISTRY.items() if info.params and name != "atan"],
 ]
 
 
@@ -192,7 +193,7 @@ def test_from_query_keeps_what_is_valid_and_reports_the_rest(query):
 # config.py): a huge int for a float field raised OverflowError, and a non-ASCII digit
 # ("²".isdigit() is True) in target_times raised a ValueError that named no field.
 @pytest.mark.parametrize("changes, name", [
-    ({"beta": 10**400}, "beta"), ({"surrogate_param": -(10**400)}, "surrogate_param"),
+    ({"beta": 10**400}, "beta"), ({"atan_alpha": -(10**400)}, "atan_alpha"),
     ({"target_times": "1,²"}, "target_times"), ({"target_times": "①"}, "target_times"),
 ])
 def test_regressions_found_by_fuzzing(changes, name):

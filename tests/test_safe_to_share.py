@@ -371,7 +371,7 @@ def test_result_cache_is_bounded_in_bytes_and_computes_once():
 def test_sigmoid_with_a_negative_slope_gives_finite_gradients():
     from rleaky_viz.flows import gradient_flow
 
-    cfg = SimConfig(surrogate="sigmoid", surrogate_param=-25.0, num_steps=60, amplitude=0.5)
+    cfg = SimConfig(surrogate="sigmoid", sigmoid_slope=-25.0, num_steps=60, amplitude=0.5)
     flow = gradient_flow(cfg)
     assert all(bool(torch.isfinite(torch.as_tensor(g)).all()) for g in flow.param_grads.values())
     trace = simulate(cfg)

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from rleaky_viz.core.surrogate import SURROGATES, make_surrogate
 from rleaky_viz.figures import surrogate_figure, surrogate_oddities, surrogate_table
-from rleaky_viz.figures.surrogates import PARAM_RANGES, TABLE_POINTS, surrogate_label
+from rleaky_viz.core.surrogate import REGISTRY
+from rleaky_viz.figures.surrogates import TABLE_POINTS, surrogate_label
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "4_Surrogate_gallery.py")
@@ -320,6 +321,7 @@ def test_y_range_sets_the_backward_axis():
 
 
 def test_every_parameter_has_a_control_range_holding_its_default():
+    PARAM_RANGES = {(n, p.name): (*p.widget, p.help) for n, info in REGISTRY.items() for p in info.params}
     assert {(n, p) for n, ps in SURROGATES.items() for p in ps} == set(PARAM_RANGES)
     for (name, param), (lo, hi, step, help_text) in PARAM_RANGES.items():
         assert lo <= SURROGATES[name][param] <= hi and 0 < step < hi - lo and help_text

@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from rleaky_viz import SimConfig, simulate
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.sweeps import REGIMES, mystery_challenge
+from rleaky_viz.mystery import mystery_challenge
+from rleaky_viz.regimes import REGIMES
 
 SWEEPS, COMPARE, MYSTERY = PAGES["sweeps"].file, PAGES["compare"].file, PAGES["mystery"].file
 

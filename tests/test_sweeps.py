@@ -7,13 +7,17 @@ import pandas as pd
 import pytest
 import torch
 
+import rleaky_viz.mystery as mystery
+import rleaky_viz.regimes as regimes
 import rleaky_viz.sweeps as sweeps
 from rleaky_viz import SimConfig, simulate
+from rleaky_viz.compare import first_divergence, van_rossum_similarity
 from rleaky_viz.figures import (compare_figure, fi_curve_figure, mystery_figure, regime_map_figure,
-                                spike_stats, sweep_map_figure)
-from rleaky_viz.sweeps import (MYSTERY_BASE, REGIMES, STAT_COLUMNS, classify_regime,
-                               first_divergence, mystery_challenge, mystery_score, point_config,
-                               spike_train_stats, sweep, value_range, van_rossum_similarity)
+                                sweep_map_figure)
+from rleaky_viz.mystery import MYSTERY_BASE, mystery_challenge, mystery_score
+from rleaky_viz.regimes import REGIMES, classify_regime
+from rleaky_viz.statistics import STAT_COLUMNS, spike_stats, spike_train_stats
+from rleaky_viz.sweeps import point_config, sweep, value_range
 
 RECURRENCES = ("one_to_one", "linear", "conv2d", "none")
 GRIDS = {
@@ -218,7 +222,7 @@ def test_regime_rule_thresholds_and_vectorised():
                              isi_cv=[np.nan, np.nan, 0.05, 0.3, 0.3, 0.0],
                              isi_std=[np.nan, np.nan, 2.0, 0.5, 0.51, 0.0])
     assert labels.tolist() == ["silent", "sparse", "regular", "regular", "irregular", "runaway"]
-    assert set(sweeps.REGIME_RULES) == set(REGIMES)
+    assert set(regimes.REGIME_RULES) == set(REGIMES)
 
 
 def test_train_stats_match_the_explorer():
@@ -280,7 +284,7 @@ def test_mystery_challenges_are_deterministic_and_readable():
         assert cfg == mystery_challenge(seed)
         assert cfg.replace(beta=MYSTERY_BASE.beta, threshold=MYSTERY_BASE.threshold,
                            V=MYSTERY_BASE.V) == MYSTERY_BASE
-        for name, (lo, hi, _) in sweeps.MYSTERY_RANGES.items():
+        for name, (lo, hi, _) in mystery.MYSTERY_RANGES.items():
             assert lo <= getattr(cfg, name) <= hi
         assert 3 <= int((simulate(cfg).spk != 0).sum()) <= cfg.num_steps // 2
     assert len({mystery_challenge(s) for s in range(5)}) > 1

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import operator
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -37,6 +38,9 @@ import torch
 __all__ = [
     "Surrogate",
     "SURROGATES",
+    "REGISTRY",
+    "SurrogateInfo",
+    "SurrogateParam",
     "atan",
     "fast_sigmoid",
     "sigmoid",
@@ -308,26 +312,89 @@ def custom_surrogate(custom_surrogate_function: Callable) -> Surrogate:
                      None, lambda z, out, grad: fn(z, grad.clone(), out))
 
 
-# Every named surrogate with its parameters' defaults, in gallery order.
-SURROGATES: dict[str, dict] = {
-    "atan": {"alpha": 2.0},
-    "fast_sigmoid": {"slope": 25.0},
-    "sigmoid": {"slope": 25.0},
-    "straight_through_estimator": {},
-    "triangular": {"threshold": 1.0},
-    "spike_rate_escape": {"beta": 1.0, "slope": 25.0},
-    "heaviside": {},
-    "SFS": {"slope": 25.0, "B": 1.0},
-    "SSO": {"mean": 0.0, "variance": 0.2},
-    "LSO": {"slope": 0.1},
-}
+# --------------------------------------------------------------------------- the registry
 
-_FACTORIES = {
-    "atan": atan, "fast_sigmoid": fast_sigmoid, "sigmoid": sigmoid,
-    "straight_through_estimator": straight_through_estimator,
-    "triangular": triangular, "spike_rate_escape": spike_rate_escape,
-    "heaviside": heaviside, "SFS": SFS, "SSO": SSO, "LSO": LSO,
-}
+@dataclass(frozen=True)
+class SurrogateParam:
+    """One parameter of a named surrogate, as the app offers it.
+
+    ``default`` is the reference's; ``lo``..``hi`` is what a configuration
+    accepts; ``widget`` is ``(low, high, step)`` of the control that offers it
+    (narrower: a readable scale, away from poles); ``help`` says what it does.
+    """
+
+    name: str
+    default: float
+    lo: float
+    hi: float
+    widget: tuple[float, float, float]
+    help: str
+
+
+@dataclass(frozen=True)
+class SurrogateInfo:
+    """A named surrogate: its factory, parameters, formula and its oddity (if any)."""
+
+    name: str
+    factory: Callable[..., Surrogate]
+    params: tuple[SurrogateParam, ...]
+    formula: str
+    oddity: Optional[str] = None
+
+    def param(self, name: str) -> SurrogateParam:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name} has no parameter {name!r}")
+
+    @property
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+
+def _param(name, default, widget, help, lo=-100.0, hi=100.0) -> SurrogateParam:
+    # a configuration accepts at least what the control offers
+    return SurrogateParam(name, float(default), min(lo, widget[0]), max(hi, widget[1]),
+                          tuple(float(v) for v in widget), help)
+
+
+def _info(factory, params=(), *, formula, oddity=None) -> SurrogateInfo:
+    return SurrogateInfo(factory.__name__, factory, tuple(params), formula, oddity)
+
+
+# Every named surrogate, in gallery order: the one list the core, the
+# configuration (one field per parameter), the sidebar and the gallery read.
+REGISTRY: dict[str, SurrogateInfo] = {info.name: info for info in (
+    _info(atan, [_param("alpha", 2.0, (0.1, 50.0, 0.5), "α: the peak is α/2, the width about 2/(πα)")],
+          formula="(α/2) / (1 + (π/2·α·z)²)"),
+    _info(fast_sigmoid, [_param("slope", 25.0, (0.1, 500.0, 1.0),
+                                "k: larger is narrower; the peak is always 1")],
+          formula="1 / (k|z| + 1)²"),
+    _info(sigmoid, [_param("slope", 25.0, (0.1, 500.0, 1.0),
+                           "k: larger is narrower and taller (peak k/4)")],
+          formula="k·e^(−kz) / (e^(−kz) + 1)²"),
+    _info(straight_through_estimator, formula="1"),
+    _info(triangular, [_param("threshold", 1.0, (-10.0, 10.0, 0.1), "the height of the signed step")],
+          formula="+thr for z < 0, −thr for z ≥ 0",
+          oddity="a signed step, not a triangle"),
+    _info(spike_rate_escape, [_param("beta", 1.0, (0.0, 50.0, 0.1), "β: how fast it falls away from z = 1"),
+                              _param("slope", 25.0, (0.1, 500.0, 1.0), "k: the height of the peak")],
+          formula="k·exp(−β|z − 1|)", oddity="peaks one unit above the threshold"),
+    _info(heaviside, formula="H(z): 1 for z > 0, else 0",
+          oddity="gradient only where the neuron spiked"),
+    _info(SFS, [_param("slope", 25.0, (0.1, 500.0, 1.0), "k of the fast sigmoid it keeps"),
+                _param("B", 1.0, (-10.0, 10.0, 0.1), "B: no gradient at all for z ≤ B")],
+          formula="1 / (k|z| + 1)² for z > B, else 0", oddity="zero for z ≤ B"),
+    _info(SSO, [_param("mean", 0.0, (-10.0, 10.0, 0.1), "shifts the noise below threshold"),
+                _param("variance", 0.2, (0.0, 10.0, 0.05), "scales the noise below threshold")],
+          formula="1 for z > 0, else (u − 0.5 + mean)·variance, u ~ U[0, 1)",
+          oddity="random: fresh noise on every backward pass"),
+    _info(LSO, [_param("slope", 0.1, (-10.0, 10.0, 0.05), "the gradient where the neuron did not spike")],
+          formula="1 for z > 0, else k", oddity="the reference's LSO() raises a TypeError"),
+)}
+
+# Every named surrogate with its parameters' defaults (derived from the registry).
+SURROGATES: dict[str, dict] = {name: info.defaults for name, info in REGISTRY.items()}
 
 
 def make_surrogate(name: str, params: Optional[dict] = None,
@@ -337,8 +404,8 @@ def make_surrogate(name: str, params: Optional[dict] = None,
     ``seed`` goes to ``SSO`` (its private noise generator, see :func:`SSO`);
     the other surrogates are deterministic and ignore it.
     """
-    if name not in _FACTORIES:
-        allowed = ", ".join(_FACTORIES)
+    if name not in REGISTRY:
+        allowed = ", ".join(REGISTRY)
         raise ValueError(f"unknown surrogate {name!r}; allowed: {allowed}")
     params = dict(params or {})
     unknown = set(params) - set(SURROGATES[name])
@@ -348,7 +415,7 @@ def make_surrogate(name: str, params: Optional[dict] = None,
     seed = _check_seed(seed)
     if name == "SSO":
         return SSO(**params, seed=seed)
-    return _FACTORIES[name](**params)
+    return REGISTRY[name].factory(**params)
 
 
 def surrogate_derivative(spike_fn: Callable, z: torch.Tensor) -> torch.Tensor:

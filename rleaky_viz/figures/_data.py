@@ -13,6 +13,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..network import as_matrix  # noqa: F401  (the weight check, beside spectral_radius)
+
 QUANTITIES = ("input", "spk", "mem", "reset", "recurrent", "leak", "base", "surrogate_grad",
               "dL_dmem", "dL_dinput")
 # signed quantities centred on zero get a diverging colour scale
@@ -151,21 +153,3 @@ def mean_pool_time(data: np.ndarray, k: int) -> np.ndarray:
     sums = np.add.reduceat(data.astype(np.float64), starts, axis=0)
     counts = np.minimum(starts + k, data.shape[0]) - starts
     return sums / counts[:, None]
-
-
-def as_matrix(weight, name: str = "weight") -> np.ndarray:
-    """A finite, real, square, non-empty 2-D matrix as float64 numpy."""
-    if weight is None:
-        raise ValueError(f"{name} must be a square matrix, got None")
-    try:
-        arr = _array(name, weight)
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{name} must be a square matrix of numbers: {e}") from None
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square 2-D matrix, got shape {arr.shape}")
-    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    return arr

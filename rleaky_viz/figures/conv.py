@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import _data as d
-from .style import COLORS, SEQUENTIAL_SCALE, apply_layout
+from ._spec import colorscale, figure
+from .style import COLORS, SEQUENTIAL_SCALE, base_layout
 
 __all__ = ["conv_frames_figure", "rate_map_figure", "frame_steps"]
 
@@ -41,10 +42,11 @@ def frame_steps(num_steps: int, max_frames: int) -> np.ndarray:
     return np.unique(np.linspace(0, num_steps - 1, max_frames).round().astype(int))
 
 
-def _grid_axes(fig, h, w):
-    fig.update_xaxes(range=[-0.5, w - 0.5], constrain="domain", showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain", showgrid=False,
-                     zeroline=False)
+def _grid_axes(layout, h, w):
+    layout.setdefault("xaxis", {}).update(range=[-0.5, w - 0.5], constrain="domain", showgrid=False,
+                                          zeroline=False)
+    layout.setdefault("yaxis", {}).update(range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain",
+                                          showgrid=False, zeroline=False)
 
 
 def conv_frames_figure(trace, channel: int = 0, batch: int = 0, max_frames: int = 60) -> go.Figure:
@@ -64,29 +66,27 @@ def conv_frames_figure(trace, channel: int = 0, batch: int = 0, max_frames: int 
     head = f"Spikes of channel {channel} (sample {batch}), {note}"
 
     def heatmap(t):
-        return go.Heatmap(z=spikes[t].astype(np.uint8), x0=0, dx=1, y0=0, dy=1, zmin=0, zmax=1,
-                          colorscale=_SPIKE_SCALE, showscale=False, xgap=1, ygap=1,
-                          name="spikes",
-                          hovertemplate="row %{y}, column %{x}<br>spike: %{z}<extra></extra>")
+        return dict(type="heatmap", z=spikes[t].astype(np.uint8), x0=0, dx=1, y0=0, dy=1, zmin=0,
+                    zmax=1, colorscale=_SPIKE_SCALE, showscale=False, xgap=1, ygap=1,
+                    name="spikes",
+                    hovertemplate="row %{y}, column %{x}<br>spike: %{z}<extra></extra>")
 
     def frame_title(t):
         return f"{head}<br><sup>step {t}: {int(spikes[t].sum())} of {h * w} neurons spike</sup>"
 
-    frames = [go.Frame(data=[heatmap(t)], name=str(t),
-                       layout=go.Layout(title=dict(text=frame_title(t))))
+    frames = [dict(data=[heatmap(t)], name=str(t), layout=dict(title=dict(text=frame_title(t))))
               for t in steps]
-    fig = go.Figure(data=[heatmap(steps[0])], frames=frames)
-    apply_layout(fig, title=frame_title(steps[0]), kind="conv-frames", x_title="column",
-                 y_title="row", legend=False, height=560)
-    fig.update_layout(margin=dict(b=120))
-    _grid_axes(fig, h, w)
+    layout = base_layout(title=frame_title(steps[0]), kind="conv-frames", x_title="column",
+                         y_title="row", legend=False, height=560)
+    layout["margin"]["b"] = 120
+    _grid_axes(layout, h, w)
     play = dict(label="▶ play", method="animate",
                 args=[None, dict(frame=dict(duration=150, redraw=True), fromcurrent=True,
                                  transition=dict(duration=0), mode="immediate")])
     pause = dict(label="❚❚ pause", method="animate",
                  args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
                                     transition=dict(duration=0))])
-    fig.update_layout(
+    layout.update(
         updatemenus=[dict(type="buttons", direction="left", showactive=False, buttons=[play, pause],
                           x=0.0, xanchor="left", y=-0.08, yanchor="top", pad=dict(r=10, t=0))],
         sliders=[dict(active=0, x=0.2, len=0.8, y=-0.05, yanchor="top",
@@ -99,7 +99,7 @@ def conv_frames_figure(trace, channel: int = 0, batch: int = 0, max_frames: int 
                              for t in steps])],
         meta={"frame_steps": [int(t) for t in steps]},
     )
-    return fig
+    return figure([heatmap(steps[0])], layout, frames)
 
 
 def rate_map_figure(trace, channel: int = 0, batch: int = 0) -> go.Figure:
@@ -107,12 +107,13 @@ def rate_map_figure(trace, channel: int = 0, batch: int = 0) -> go.Figure:
     T, batch, channel, shape = _check_conv(trace, channel, batch)
     h, w = shape[1], shape[2]
     rate = (_channel_spikes(trace, batch, channel) != 0).mean(axis=0)  # (H, W)
-    fig = go.Figure(go.Heatmap(
-        z=rate.astype(np.float32), x0=0, dx=1, y0=0, dy=1, colorscale=SEQUENTIAL_SCALE, zmin=0,
+    data = [dict(
+        type="heatmap", z=rate.astype(np.float32), x0=0, dx=1, y0=0, dy=1,
+        colorscale=colorscale(SEQUENTIAL_SCALE), zmin=0,
         zmax=max(float(rate.max()), 1e-9), name="rate",
         colorbar=dict(title=dict(text="spikes / step")),
-        hovertemplate="row %{y}, column %{x}<br>%{z:.3f} spikes/step<extra></extra>"))
-    apply_layout(fig, title=f"Mean firing rate of channel {channel} (sample {batch}) over {T} steps",
-                 kind="rate-map", x_title="column", y_title="row", legend=False, height=480)
-    _grid_axes(fig, h, w)
-    return fig
+        hovertemplate="row %{y}, column %{x}<br>%{z:.3f} spikes/step<extra></extra>")]
+    layout = base_layout(title=f"Mean firing rate of channel {channel} (sample {batch}) over {T} steps",
+                         kind="rate-map", x_title="column", y_title="row", legend=False, height=480)
+    _grid_axes(layout, h, w)
+    return figure(data, layout)

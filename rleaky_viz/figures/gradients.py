@@ -11,14 +11,14 @@ from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from . import _data as d
-from .style import COLORS, SEQUENCE, apply_layout, with_alpha
+from ..flows import dead_stretches
+from ._spec import axis_ids, colorscale, figure, subplot_layout
+from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
 __all__ = ["gradient_norm_figure", "surrogate_trajectory_figure", "paths_figure",
-           "param_grad_figure", "distance_figure", "loss_curve_figure", "param_trajectory_figure",
-           "dead_stretches"]
+           "param_grad_figure", "distance_figure"]
 
 PATH_COLORS = {"direct": COLORS["input"], "leak": COLORS["leak"],
                "recurrent": COLORS["recurrent"], "reset": COLORS["reset"]}
@@ -53,35 +53,18 @@ def gradient_norm_figure(flow) -> go.Figure:
                   ("‖dL/dx[t]‖", flow.dL_dinput, COLORS["input"], "dash")]
         title = ("Gradient norm per step (log scale)<br><sup>the input enters U[t] with weight 1, "
                  "so dL/dx[t] follows dL/dU[t] except where a zero reset drops it</sup>")
-    fig = go.Figure()
+    data = []
     for name, tensor, color, dash in curves:
         T = tensor.shape[0]
         steps = np.arange(T)
         norms = d._array(name, tensor).reshape(T, -1).astype(np.float64)
         norms = np.sqrt((norms ** 2).sum(axis=1))
         # log axes cannot show 0: leave a gap there rather than invent a value
-        fig.add_trace(go.Scatter(x=steps, y=np.where(norms > 0, norms, np.nan), name=name,
-                                 mode="lines", line=dict(color=color, dash=dash)))
-    apply_layout(fig, title=title, kind="grad-norm", x_title="time step", y_title="norm")
-    fig.update_yaxes(type="log")
-    return fig
-
-
-def dead_stretches(surrogate_grad: np.ndarray, rel: float = 1e-3, min_len: int = 3) -> list[tuple[int, int]]:
-    """Runs of steps (start, end inclusive) where |dS/dz| < rel·max: no gradient gets through."""
-    g = np.abs(np.asarray(surrogate_grad, dtype=np.float64))
-    top = g.max() if g.size else 0.0
-    dead = g <= rel * top if top > 0 else np.ones_like(g, dtype=bool)
-    runs, start = [], None
-    for i, flag in enumerate(dead):
-        if flag and start is None:
-            start = i
-        if (not flag or i == len(dead) - 1) and start is not None:
-            end = i if flag else i - 1
-            if end - start + 1 >= min_len:
-                runs.append((start, end))
-            start = None
-    return runs
+        data.append(dict(type="scatter", x=steps, y=np.where(norms > 0, norms, np.nan), name=name,
+                         mode="lines", line=dict(color=color, dash=dash)))
+    layout = base_layout(title=title, kind="grad-norm", x_title="time step", y_title="norm")
+    layout["yaxis"]["type"] = "log"
+    return figure(data, layout)
 
 
 def surrogate_trajectory_figure(flow, neuron: int = 0, batch: int = 0) -> go.Figure:
@@ -94,32 +77,34 @@ def surrogate_trajectory_figure(flow, neuron: int = 0, batch: int = 0) -> go.Fig
     mem = d.neuron_series(trace, "mem", batch, neuron)
     sg = d.neuron_series(flow, "surrogate_grad", batch, neuron)
     steps = np.arange(T)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        row_heights=[0.65, 0.35])
     runs = dead_stretches(sg)
-    for start, end in runs:
-        fig.add_vrect(x0=start - 0.5, x1=end + 0.5, fillcolor=with_alpha(COLORS["reference"], 0.18),
-                      line_width=0, row="all", col=1)
-    fig.add_trace(go.Scatter(x=steps, y=mem, name="membrane", mode="lines",
-                             line=dict(color=with_alpha(COLORS["membrane"], 0.5))), row=1, col=1)
-    fig.add_trace(go.Scatter(x=steps, y=mem, name="dS/dz on the membrane", mode="markers",
-                             marker=dict(color=sg, colorscale="Viridis", size=6,
-                                         colorbar=dict(title=dict(text="dS/dz", side="top"),
-                                                       len=0.6, y=0.75)),
-                             hovertemplate="step %{x}<br>U = %{y:.4g}<br>dS/dz = %{marker.color:.3g}"
-                                           "<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=steps, y=sg, name="surrogate derivative", mode="lines",
-                             line=dict(color=COLORS["spikes"])), row=2, col=1)
+    shade = with_alpha(COLORS["reference"], 0.18)
+    # one band per dead stretch on both panels, as add_vrect(row="all") draws them
+    shapes = [dict(type="rect", x0=start - 0.5, x1=end + 0.5, xref=x_id, y0=0, y1=1,
+                   yref=f"{y_id} domain", fillcolor=shade, line=dict(width=0))
+              for start, end in runs for x_id, y_id in (axis_ids(1), axis_ids(2))]
+    row1, row2 = (dict(zip(("xaxis", "yaxis"), axis_ids(r))) for r in (1, 2))
+    data = [dict(type="scatter", x=steps, y=mem, name="membrane", mode="lines",
+                 line=dict(color=with_alpha(COLORS["membrane"], 0.5)), **row1),
+            dict(type="scatter", x=steps, y=mem, name="dS/dz on the membrane", mode="markers",
+                 marker=dict(color=sg, colorscale=colorscale("Viridis"), size=6,
+                             colorbar=dict(title=dict(text="dS/dz", side="top"), len=0.6, y=0.75)),
+                 hovertemplate="step %{x}<br>U = %{y:.4g}<br>dS/dz = %{marker.color:.3g}"
+                               "<extra></extra>", **row1),
+            dict(type="scatter", x=steps, y=sg, name="surrogate derivative", mode="lines",
+                 line=dict(color=COLORS["spikes"]), **row2)]
     title = f"Surrogate derivative along neuron {neuron}'s trajectory"
     if runs:
         dead = sum(e - s + 1 for s, e in runs)
         title += f"<br><sup>shaded: {len(runs)} dead stretch(es), {dead} steps where no gradient passes the spike</sup>"
-    apply_layout(fig, title=title, kind="surrogate-trajectory", height=480, legend=False)
-    fig.update_xaxes(title_text="time step", row=2, col=1)
-    fig.update_yaxes(title_text="U", row=1, col=1)
-    fig.update_yaxes(title_text="dS/dz", row=2, col=1)
-    fig.update_layout(meta={"dead_stretches": runs})
-    return fig
+    layout = base_layout(title=title, kind="surrogate-trajectory", height=480, legend=False)
+    layout.update(subplot_layout(2, [0.65, 0.35], 0.08), meta={"dead_stretches": runs})
+    if shapes:
+        layout["shapes"] = shapes
+    layout["xaxis2"]["title"] = {"text": "time step"}
+    layout["yaxis"]["title"] = {"text": "U"}
+    layout["yaxis2"]["title"] = {"text": "dS/dz"}
+    return figure(data, layout)
 
 
 def paths_figure(flow, neuron: int = 0, batch: int = 0) -> go.Figure:
@@ -131,21 +116,21 @@ def paths_figure(flow, neuron: int = 0, batch: int = 0) -> go.Figure:
     if not isinstance(getattr(flow, "paths", None), dict):
         raise ValueError("flow has no paths")
     steps = np.arange(T)
-    fig = go.Figure()
     labels = dict(PATH_LABELS)
     if getattr(flow, "reset_grad", False):
         labels["reset"] = "reset: through R[t+1] (what-if: NOT detached)"
+    data = []
     for name in ("direct", "leak", "recurrent", "reset"):
         values = d._array(name, flow.paths[name])[:, batch].reshape(T, -1)[:, neuron]
-        fig.add_trace(go.Bar(x=steps, y=values, name=labels[name],
-                             marker=dict(color=PATH_COLORS[name], line_width=0)))
+        data.append(dict(type="bar", x=steps, y=values, name=labels[name],
+                         marker=dict(color=PATH_COLORS[name], line=dict(width=0))))
     total = d.neuron_series(flow, "dL_dmem", batch, neuron)
-    fig.add_trace(go.Scatter(x=steps, y=total, name="dL/dU[t] (total)", mode="lines",
-                             line=dict(color=COLORS["membrane"], width=1.5)))
-    apply_layout(fig, title=f"Where neuron {neuron}'s gradient comes from, step by step",
-                 kind="grad-paths", x_title="time step", y_title="contribution to dL/dU[t]")
-    fig.update_layout(barmode="relative", bargap=0)
-    return fig
+    data.append(dict(type="scatter", x=steps, y=total, name="dL/dU[t] (total)", mode="lines",
+                     line=dict(color=COLORS["membrane"], width=1.5)))
+    layout = base_layout(title=f"Where neuron {neuron}'s gradient comes from, step by step",
+                         kind="grad-paths", x_title="time step", y_title="contribution to dL/dU[t]")
+    layout.update(barmode="relative", bargap=0)
+    return figure(data, layout)
 
 
 def param_grad_figure(flow) -> go.Figure:
@@ -164,13 +149,13 @@ def param_grad_figure(flow) -> go.Figure:
             values.append(float(np.sqrt((arr ** 2).sum())))
             text.append(f"‖·‖ = {values[-1]:.3g} ({arr.size} values)")
             names.append(f"‖{name}‖")
-    fig = go.Figure(go.Bar(x=names, y=values, text=text, textposition="auto",
-                           marker=dict(color=[SEQUENCE[i % len(SEQUENCE)] for i in range(len(names))])))
+    data = [dict(type="bar", x=names, y=values, text=text, textposition="auto",
+                 marker=dict(color=[SEQUENCE[i % len(SEQUENCE)] for i in range(len(names))]))]
     title = "Gradient of each learnable parameter" if names else \
         "No learnable parameters: switch on learn_beta, learn_threshold or learn_recurrent"
-    apply_layout(fig, title=title, kind="param-grads", x_title="parameter", y_title="dL/dparameter",
-                 legend=False)
-    return fig
+    layout = base_layout(title=title, kind="param-grads", x_title="parameter",
+                         y_title="dL/dparameter", legend=False)
+    return figure(data, layout)
 
 
 def distance_figure(result: dict, parameter: str) -> go.Figure:
@@ -178,46 +163,13 @@ def distance_figure(result: dict, parameter: str) -> go.Figure:
     if not isinstance(result, dict) or "norms" not in result or "distance" not in result:
         raise ValueError("result must come from flows.gradient_vs_distance")
     distance = np.asarray(result["distance"])
-    fig = go.Figure()
+    data = []
     for i, (value, norms) in enumerate(result["norms"].items()):
         norms = np.asarray(norms, dtype=np.float64)
-        fig.add_trace(go.Scatter(x=distance, y=np.where(norms > 0, norms, np.nan), mode="lines",
-                                 name=f"{parameter} = {value:g}",
-                                 line=dict(color=SEQUENCE[i % len(SEQUENCE)])))
-    apply_layout(fig, title=f"How far back the gradient reaches, as {parameter} varies",
-                 kind="grad-distance", x_title="steps back from the loss", y_title="‖dL/dU‖")
-    fig.update_yaxes(type="log")
-    return fig
-
-
-def loss_curve_figure(losses: Sequence[float]) -> go.Figure:
-    losses = np.asarray(list(losses), dtype=np.float64)
-    fig = go.Figure(go.Scatter(x=np.arange(len(losses)), y=losses, mode="lines+markers",
-                               name="loss", line=dict(color=COLORS["membrane"])))
-    apply_layout(fig, title="Training loss", kind="loss", x_title="epoch", y_title="loss",
-                 legend=False)
-    return fig
-
-
-def param_trajectory_figure(params: dict) -> go.Figure:
-    """Each learnable parameter over the epochs (tensors: their mean, with the range shaded)."""
-    if not isinstance(params, dict):
-        raise ValueError("params must map names to per-epoch values")
-    fig = go.Figure()
-    for i, (name, history) in enumerate(params.items()):
-        if not len(history):
-            continue
-        arr = np.stack([np.asarray(h, dtype=np.float64).reshape(-1) for h in history])
-        epochs = np.arange(arr.shape[0])
-        color = SEQUENCE[i % len(SEQUENCE)]
-        if arr.shape[1] > 1:
-            fig.add_trace(go.Scatter(x=np.concatenate([epochs, epochs[::-1]]),
-                                     y=np.concatenate([arr.max(1), arr.min(1)[::-1]]),
-                                     fill="toself", fillcolor=with_alpha(color, 0.15),
-                                     line=dict(width=0), name=f"{name} range", hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=epochs, y=arr.mean(1), mode="lines",
-                                 name=name if arr.shape[1] == 1 else f"{name} (mean)",
-                                 line=dict(color=color)))
-    apply_layout(fig, title="Parameters during training", kind="param-trajectory", x_title="epoch",
-                 y_title="value")
-    return fig
+        data.append(dict(type="scatter", x=distance, y=np.where(norms > 0, norms, np.nan),
+                         mode="lines", name=f"{parameter} = {value:g}",
+                         line=dict(color=SEQUENCE[i % len(SEQUENCE)])))
+    layout = base_layout(title=f"How far back the gradient reaches, as {parameter} varies",
+                         kind="grad-distance", x_title="steps back from the loss", y_title="‖dL/dU‖")
+    layout["yaxis"]["type"] = "log"
+    return figure(data, layout)

@@ -5,15 +5,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import _data as d
-from .style import COLORS, DIVERGING_SCALE, apply_layout
+from ..network import spectral_radius
+from ._spec import colorscale, figure
+from .style import COLORS, DIVERGING_SCALE, base_layout
 
-__all__ = ["weight_figure", "spectrum_figure", "spectral_radius"]
-
-
-def spectral_radius(weight) -> float:
-    """The largest eigenvalue modulus of the square matrix ``weight``."""
-    w = d.as_matrix(weight)
-    return float(np.max(np.abs(np.linalg.eigvals(w))))
+__all__ = ["weight_figure", "spectrum_figure"]
 
 
 def weight_figure(weight, max_side: int = 250) -> go.Figure:
@@ -35,22 +31,22 @@ def weight_figure(weight, max_side: int = 250) -> go.Figure:
         pad = (-n) % k
         padded = np.pad(w.astype(np.float64), ((0, pad), (0, pad)), constant_values=np.nan)
         z = np.nanmean(padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k), axis=(1, 3))
-    fig = go.Figure(go.Heatmap(
-        z=z.astype(np.float32), x0=(k - 1) / 2, dx=k, y0=(k - 1) / 2, dy=k,
-        colorscale=DIVERGING_SCALE,
+    data = [dict(
+        type="heatmap", z=z.astype(np.float32), x0=(k - 1) / 2, dx=k, y0=(k - 1) / 2, dy=k,
+        colorscale=colorscale(DIVERGING_SCALE),
         zmid=0.0, zmin=-bound, zmax=bound, name="weight",
         colorbar=dict(title=dict(text="W[i, j]")),
-        hovertemplate="to neuron %{y} from neuron %{x}<br>W = %{z:.4g}<extra></extra>"))
+        hovertemplate="to neuron %{y} from neuron %{x}<br>W = %{z:.4g}<extra></extra>")]
     title = f"Recurrent weights ({n} × {n}): row receives, column sends"
     if k > 1:
         title += f"<br><sup>each cell averages a {k} × {k} block of weights</sup>"
-    fig.update_layout(meta={"merged": k})
-    apply_layout(fig, title=title,
-                 kind="weights", x_title="sending neuron j", y_title="receiving neuron i",
-                 legend=False, height=520)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
-    fig.update_xaxes(constrain="domain")
-    return fig
+    layout = base_layout(title=title,
+                         kind="weights", x_title="sending neuron j", y_title="receiving neuron i",
+                         legend=False, height=520)
+    layout["meta"] = {"merged": k}
+    layout["yaxis"].update(autorange="reversed", scaleanchor="x", constrain="domain")
+    layout["xaxis"]["constrain"] = "domain"
+    return figure(data, layout)
 
 
 def _circle(radius: float, points: int = 361) -> tuple[np.ndarray, np.ndarray]:
@@ -66,31 +62,24 @@ def spectrum_figure(weight, eigenvalues=None) -> go.Figure:
     Trace names: "eigenvalues", "unit circle", "spectral radius".
     """
     w = d.as_matrix(weight)
-    if eigenvalues is None:
-        eig = np.linalg.eigvals(w)
-    else:
-        eig = np.asarray(eigenvalues)
-        if eig.shape != (w.shape[0],):
-            raise ValueError(f"eigenvalues must have {w.shape[0]} values, got shape {eig.shape}")
-    rho = float(np.max(np.abs(eig)))
-    fig = go.Figure()
+    eig = np.linalg.eigvals(w) if eigenvalues is None else np.asarray(eigenvalues)
+    rho = spectral_radius(w, eig)  # checks the eigenvalues' shape
     ux, uy = _circle(1.0)
-    fig.add_trace(go.Scatter(x=ux, y=uy, name="unit circle", mode="lines",
-                             line=dict(color=COLORS["reference"], dash="dot", width=1),
-                             hoverinfo="skip"))
     rx, ry = _circle(rho)
-    fig.add_trace(go.Scatter(x=rx, y=ry, name="spectral radius", mode="lines",
-                             line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
-                             hovertemplate=f"|λ| = {rho:.4g}<extra>spectral radius</extra>"))
-    fig.add_trace(go.Scatter(x=eig.real, y=eig.imag, name="eigenvalues", mode="markers",
-                             marker=dict(color=COLORS["eigen"], size=6, opacity=0.8),
-                             customdata=np.abs(eig),
-                             hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}"
-                                           "<extra></extra>"))
-    apply_layout(fig, title=f"Eigenvalues of the recurrent weights: spectral radius ρ = {rho:.4g}",
-                 kind="spectrum", x_title="real part Re λ", y_title="imaginary part Im λ",
-                 height=520)
-    fig.update_yaxes(scaleanchor="x", scaleratio=1, zeroline=True)
-    fig.update_xaxes(zeroline=True)
-    fig.update_layout(meta={"spectral_radius": rho})
-    return fig
+    data = [dict(type="scatter", x=ux, y=uy, name="unit circle", mode="lines",
+                 line=dict(color=COLORS["reference"], dash="dot", width=1), hoverinfo="skip"),
+            dict(type="scatter", x=rx, y=ry, name="spectral radius", mode="lines",
+                 line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
+                 hovertemplate=f"|λ| = {rho:.4g}<extra>spectral radius</extra>"),
+            dict(type="scatter", x=eig.real, y=eig.imag, name="eigenvalues", mode="markers",
+                 marker=dict(color=COLORS["eigen"], size=6, opacity=0.8),
+                 customdata=np.abs(eig),
+                 hovertemplate="λ = %{x:.4g} %{y:+.4g}i<br>|λ| = %{customdata:.4g}"
+                               "<extra></extra>")]
+    layout = base_layout(title=f"Eigenvalues of the recurrent weights: spectral radius ρ = {rho:.4g}",
+                         kind="spectrum", x_title="real part Re λ", y_title="imaginary part Im λ",
+                         height=520)
+    layout["yaxis"].update(scaleanchor="x", scaleratio=1, zeroline=True)
+    layout["xaxis"]["zeroline"] = True
+    layout["meta"] = {"spectral_radius": rho}
+    return figure(data, layout)

@@ -15,10 +15,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from . import _data as d
-from .style import COLORS, SEQUENCE, apply_layout, with_alpha
+from ._spec import axis_ids, figure, subplot_layout
+from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
 __all__ = ["neuron_figure", "breakdown_figure", "traces_figure"]
 
@@ -53,7 +53,7 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
 
     Four rows sharing the time axis.  ``neuron`` indexes the flattened
     neuron dimensions, ``batch`` the sample.  ``overlay`` (from
-    :func:`analytic_overlay`) adds the no-spike steady state as a dotted line.
+    :func:`rleaky_viz.theory.analytic_overlay`) adds the no-spike steady state as a dotted line.
     Trace names: "input", "pre-reset membrane", "membrane", "threshold",
     "spikes", "reset", ("steady state"), "recurrent", "output spikes".
     """
@@ -68,84 +68,72 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
     base = d.neuron_series(trace, "base", batch, neuron)
     theta = float(d.per_neuron(trace, "threshold", count, 1.0)[neuron])
 
-    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.035,
-                        row_heights=[0.18, 0.42, 0.2, 0.2])
-    fig.add_trace(go.Scatter(x=steps, y=x, name="input", mode="lines",
-                             line=dict(color=COLORS["input"], shape="hv"),
-                             hovertemplate="step %{x}<br>I = %{y:.4g}<extra>input</extra>"),
-                  row=1, col=1)
-
-    fig.add_trace(go.Scatter(x=steps, y=base, name="pre-reset membrane", mode="lines",
-                             line=dict(color=with_alpha(COLORS["base"], 0.55), width=1),
-                             hovertemplate="step %{x}<br>leak + input + recurrent = %{y:.4g}"
-                                           "<extra>pre-reset</extra>"),
-                  row=2, col=1)
-    fig.add_trace(go.Scatter(x=steps, y=mem, name="membrane", mode="lines",
-                             line=dict(color=COLORS["membrane"], width=2),
-                             hovertemplate="step %{x}<br>U = %{y:.4g}<extra>membrane</extra>"),
-                  row=2, col=1)
-    fig.add_trace(go.Scatter(x=[0, T - 1], y=[theta, theta], name="threshold", mode="lines",
-                             line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
-                             hovertemplate=f"θ = {theta:.4g}<extra>threshold</extra>"),
-                  row=2, col=1)
+    row = [dict(zip(("xaxis", "yaxis"), axis_ids(r))) for r in range(1, 5)]
+    data = [dict(type="scatter", x=steps, y=x, name="input", mode="lines",
+                 line=dict(color=COLORS["input"], shape="hv"),
+                 hovertemplate="step %{x}<br>I = %{y:.4g}<extra>input</extra>", **row[0]),
+            dict(type="scatter", x=steps, y=base, name="pre-reset membrane", mode="lines",
+                 line=dict(color=with_alpha(COLORS["base"], 0.55), width=1),
+                 hovertemplate="step %{x}<br>leak + input + recurrent = %{y:.4g}"
+                               "<extra>pre-reset</extra>", **row[1]),
+            dict(type="scatter", x=steps, y=mem, name="membrane", mode="lines",
+                 line=dict(color=COLORS["membrane"], width=2),
+                 hovertemplate="step %{x}<br>U = %{y:.4g}<extra>membrane</extra>", **row[1]),
+            dict(type="scatter", x=[0, T - 1], y=[theta, theta], name="threshold", mode="lines",
+                 line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
+                 hovertemplate=f"θ = {theta:.4g}<extra>threshold</extra>", **row[1])]
     if steady is not None:
-        fig.add_trace(go.Scatter(x=[0, T - 1], y=[steady, steady], name="steady state",
-                                 mode="lines",
-                                 line=dict(color=COLORS["reference"], dash="dot", width=1.5),
-                                 hovertemplate=f"I/(1-β) = {steady:.4g}<extra>steady state "
-                                               "without spikes</extra>"),
-                      row=2, col=1)
+        data.append(dict(type="scatter", x=[0, T - 1], y=[steady, steady], name="steady state",
+                         mode="lines", line=dict(color=COLORS["reference"], dash="dot", width=1.5),
+                         hovertemplate=f"I/(1-β) = {steady:.4g}<extra>steady state "
+                                       "without spikes</extra>", **row[1]))
     fired = np.flatnonzero(spk != 0)
     # markers sit on the membrane the spike was decided on (with reset_delay=False
     # U[t] itself is already reset), as the core recorded it
     decided = d.neuron_series(trace, "decision", batch, neuron)
-    fig.add_trace(go.Scatter(x=fired, y=decided[fired], name="spikes", mode="markers",
-                             marker=dict(color=COLORS["spikes"], size=8, symbol="circle",
-                                         line=dict(width=1, color="white")),
-                             customdata=spk[fired],
-                             hovertemplate="step %{x}<br>U = %{y:.4g}<br>S = %{customdata:.4g}"
-                                           "<extra>spike</extra>"),
-                  row=2, col=1)
+    data.append(dict(type="scatter", x=fired, y=decided[fired], name="spikes", mode="markers",
+                     marker=dict(color=COLORS["spikes"], size=8, symbol="circle",
+                                 line=dict(width=1, color="white")),
+                     customdata=spk[fired],
+                     hovertemplate="step %{x}<br>U = %{y:.4g}<br>S = %{customdata:.4g}"
+                                   "<extra>spike</extra>", **row[1]))
     # resets as one marker trace along the bottom of the panel, not one shape per event
     values = np.concatenate([mem, base, [theta, 0.0] + ([steady] if steady is not None else [])])
     lo, hi = float(np.min(values)), float(np.max(values))
     floor = lo - 0.08 * ((hi - lo) or 1.0)
     resets = np.flatnonzero(reset != 0)
-    fig.add_trace(go.Scatter(x=resets, y=np.full(resets.size, floor), name="reset",
-                             mode="markers",
-                             marker=dict(color=COLORS["reset"], size=7, symbol="x-thin",
-                                         line=dict(width=2, color=COLORS["reset"])),
-                             hovertemplate="step %{x}<extra>reset applied</extra>"),
-                  row=2, col=1)
+    data.append(dict(type="scatter", x=resets, y=np.full(resets.size, floor), name="reset",
+                     mode="markers",
+                     marker=dict(color=COLORS["reset"], size=7, symbol="x-thin",
+                                 line=dict(width=2, color=COLORS["reset"])),
+                     hovertemplate="step %{x}<extra>reset applied</extra>", **row[1]))
 
-    fig.add_trace(go.Scatter(x=steps, y=rec, name="recurrent", mode="lines",
-                             line=dict(color=COLORS["recurrent"], shape="hv"),
-                             hovertemplate="step %{x}<br>rec(S[t-1]) = %{y:.4g}"
-                                           "<extra>recurrent</extra>"),
-                  row=3, col=1)
+    data.append(dict(type="scatter", x=steps, y=rec, name="recurrent", mode="lines",
+                     line=dict(color=COLORS["recurrent"], shape="hv"),
+                     hovertemplate="step %{x}<br>rec(S[t-1]) = %{y:.4g}<extra>recurrent</extra>",
+                     **row[2]))
 
     # stems: one trace, (t, 0) -> (t, S[t]) segments separated by gaps, a dot on each tip
     stem_x = np.repeat(fired, 3).astype(np.float64)
     stem_y = np.column_stack([np.zeros(fired.size), spk[fired], np.full(fired.size, np.nan)])
     stem_x[2::3] = np.nan
     sizes = np.tile([0, 7, 0], fired.size)
-    fig.add_trace(go.Scatter(x=stem_x, y=stem_y.reshape(-1), name="output spikes",
-                             mode="lines+markers", connectgaps=False,
-                             line=dict(color=COLORS["spikes"], width=1.5),
-                             marker=dict(color=COLORS["spikes"], size=sizes),
-                             hovertemplate="step %{x}<br>S = %{y:.4g}<extra>output spike</extra>"),
-                  row=4, col=1)
+    data.append(dict(type="scatter", x=stem_x, y=stem_y.reshape(-1), name="output spikes",
+                     mode="lines+markers", connectgaps=False,
+                     line=dict(color=COLORS["spikes"], width=1.5),
+                     marker=dict(color=COLORS["spikes"], size=sizes),
+                     hovertemplate="step %{x}<br>S = %{y:.4g}<extra>output spike</extra>",
+                     **row[3]))
 
-    apply_layout(fig, title=f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps",
-                 kind="neuron", height=720)
-    fig.update_layout(hovermode="closest")
-    fig.update_xaxes(title_text="time step", row=4, col=1)
-    fig.update_xaxes(range=[-0.5, T - 0.5])
-    fig.update_yaxes(title_text="input I", row=1, col=1)
-    fig.update_yaxes(title_text="membrane U", row=2, col=1)
-    fig.update_yaxes(title_text="recurrent", row=3, col=1)
-    fig.update_yaxes(title_text="spike S", row=4, col=1)
-    return fig
+    layout = base_layout(title=f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps",
+                         kind="neuron", height=720)
+    layout.update(subplot_layout(4, [0.18, 0.42, 0.2, 0.2], 0.035), hovermode="closest")
+    for r in range(1, 5):
+        layout[f"xaxis{'' if r == 1 else r}"]["range"] = [-0.5, T - 0.5]
+    layout["xaxis4"]["title"] = {"text": "time step"}
+    for r, text in enumerate(("input I", "membrane U", "recurrent", "spike S"), start=1):
+        layout[f"yaxis{'' if r == 1 else r}"]["title"] = {"text": text}
+    return figure(data, layout)
 
 
 def breakdown_figure(trace, neuron: int = 0, batch: int = 0) -> go.Figure:
@@ -172,20 +160,19 @@ def breakdown_figure(trace, neuron: int = 0, batch: int = 0) -> go.Figure:
         "reset": "U[t] − (leak + input + recurrent)",
     }
 
-    fig = go.Figure()
-    for name, values in terms.items():
-        fig.add_trace(go.Bar(x=steps, y=values, name=name, marker_color=COLORS[name],
-                             marker_line_width=0,
-                             hovertemplate=f"{explain[name]} = %{{y:.4g}}<extra>{name}</extra>"))
-    fig.add_trace(go.Scatter(x=steps, y=mem, name="membrane",
-                             mode="lines+markers" if T <= 400 else "lines",
-                             line=dict(color=COLORS["membrane"], width=2), marker=dict(size=4),
-                             hovertemplate="U[t] = %{y:.4g}<extra>membrane</extra>"))
-    apply_layout(fig, title=f"Membrane update of neuron {neuron} (sample {batch}), term by term",
-                 kind="breakdown", x_title="time step", y_title="contribution to U[t]",
-                 height=420)
-    fig.update_layout(barmode="relative", bargap=0.1 if T <= 200 else 0.0, hovermode="x unified")
-    return fig
+    data = [dict(type="bar", x=steps, y=values, name=name,
+                 marker=dict(color=COLORS[name], line=dict(width=0)),
+                 hovertemplate=f"{explain[name]} = %{{y:.4g}}<extra>{name}</extra>")
+            for name, values in terms.items()]
+    data.append(dict(type="scatter", x=steps, y=mem, name="membrane",
+                     mode="lines+markers" if T <= 400 else "lines",
+                     line=dict(color=COLORS["membrane"], width=2), marker=dict(size=4),
+                     hovertemplate="U[t] = %{y:.4g}<extra>membrane</extra>"))
+    layout = base_layout(title=f"Membrane update of neuron {neuron} (sample {batch}), term by term",
+                         kind="breakdown", x_title="time step", y_title="contribution to U[t]",
+                         height=420)
+    layout.update(barmode="relative", bargap=0.1 if T <= 200 else 0.0, hovermode="x unified")
+    return figure(data, layout)
 
 
 def traces_figure(trace, neurons: Sequence[int], batch: int = 0) -> go.Figure:
@@ -211,23 +198,20 @@ def traces_figure(trace, neurons: Sequence[int], batch: int = 0) -> go.Figure:
     thresholds = d.per_neuron(trace, "threshold", count, 1.0)
     steps = np.arange(T, dtype=np.int32)
 
-    fig = go.Figure()
-    for k, n in enumerate(chosen):
-        fig.add_trace(go.Scatter(x=steps, y=mem[:, n], name=f"neuron {n}",
-                                 mode="lines", line=dict(color=SEQUENCE[k % len(SEQUENCE)],
-                                                         width=1.5),
-                                 hovertemplate=f"step %{{x}}<br>U = %{{y:.4g}}<extra>neuron {n}"
-                                               "</extra>"))
+    data = [dict(type="scatter", x=steps, y=mem[:, n], name=f"neuron {n}", mode="lines",
+                 line=dict(color=SEQUENCE[k % len(SEQUENCE)], width=1.5),
+                 hovertemplate=f"step %{{x}}<br>U = %{{y:.4g}}<extra>neuron {n}</extra>")
+            for k, n in enumerate(chosen)]
     levels = sorted({float(thresholds[n]) for n in chosen})
     tx, ty = [], []
     for level in levels:
         tx += [0, T - 1, None]
         ty += [level, level, None]
-    fig.add_trace(go.Scatter(x=tx[:-1], y=ty[:-1], name="threshold", mode="lines",
-                             line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
-                             hovertemplate="θ = %{y:.4g}<extra>threshold</extra>"))
-    apply_layout(fig, title=f"Membrane potential of {len(chosen)} neuron"
-                            f"{'s' if len(chosen) != 1 else ''} (sample {batch})",
-                 kind="traces", x_title="time step", y_title="membrane U", height=420)
-    fig.update_layout(hovermode="x unified")
-    return fig
+    data.append(dict(type="scatter", x=tx[:-1], y=ty[:-1], name="threshold", mode="lines",
+                     line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
+                     hovertemplate="θ = %{y:.4g}<extra>threshold</extra>"))
+    layout = base_layout(title=f"Membrane potential of {len(chosen)} neuron"
+                               f"{'s' if len(chosen) != 1 else ''} (sample {batch})",
+                         kind="traces", x_title="time step", y_title="membrane U", height=420)
+    layout["hovermode"] = "x unified"
+    return figure(data, layout)

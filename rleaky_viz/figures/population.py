@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 
 from . import _data as d
 from ._png import png_1bit, png_data_uri
+from ._spec import colorscale, figure
 from .style import (COLORS, RASTER_BACKGROUND_RGB, RASTER_SPIKE_RGB, SEQUENTIAL_SCALE, DIVERGING_SCALE,
-                    apply_layout, with_alpha)
+                    base_layout, with_alpha)
 
 __all__ = ["raster_figure", "rate_figure", "heatmap_figure", "raster_mask", "population_rate"]
 
@@ -52,20 +53,21 @@ def raster_figure(trace, batch: int = 0, max_pixels: int = 2_000_000) -> go.Figu
     uri = png_data_uri(png_1bit(mask, off_rgb=RASTER_BACKGROUND_RGB, on_rgb=RASTER_SPIKE_RGB,
                                  transparent_off=True))
     step_hover = "step %{x}" if k == 1 else f"steps around %{{x}} ({k} merged)"
-    fig = go.Figure(go.Image(source=uri, x0=(k - 1) / 2.0, dx=k, y0=0, dy=1, name="spikes",
-                             hovertemplate=f"{step_hover}<br>neuron %{{y}}<extra></extra>"))
+    data = [dict(type="image", source=uri, x0=(k - 1) / 2.0, dx=k, y0=0, dy=1, name="spikes",
+                 hovertemplate=f"{step_hover}<br>neuron %{{y}}<extra></extra>")]
     title = f"Spike raster (sample {batch}): {total} spikes, {n} neurons, {T} steps"
     if k > 1:
         title += (f"<br><sup>each pixel column merges {k} steps "
                   "(dark if any of them holds a spike)</sup>")
-    apply_layout(fig, title=title, kind="raster", x_title="time step",
-                 y_title=_neuron_axis_title(shape), legend=False,
-                 height=int(min(700, max(260, 120 + 2 * n))))
-    fig.update_xaxes(range=[-0.5, cols * k - 0.5], autorange=False, showgrid=False)
+    layout = base_layout(title=title, kind="raster", x_title="time step",
+                         y_title=_neuron_axis_title(shape), legend=False,
+                         height=int(min(700, max(260, 120 + 2 * n))))
+    layout["xaxis"].update(range=[-0.5, cols * k - 0.5], autorange=False, showgrid=False)
     # an image trace pins square pixels by default; a raster wants the whole width
-    fig.update_yaxes(range=[n - 0.5, -0.5], autorange=False, showgrid=False, scaleanchor=False)
-    fig.update_layout(meta={"merged_steps": k})
-    return fig
+    layout["yaxis"].update(range=[n - 0.5, -0.5], autorange=False, showgrid=False,
+                           scaleanchor=False)
+    layout["meta"] = {"merged_steps": k}
+    return figure(data, layout)
 
 
 def population_rate(trace, window: int = 10, batch: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -96,21 +98,20 @@ def rate_figure(trace, window: int = 10, batch: int = 0) -> go.Figure:
     rate, smooth = population_rate(trace, window, batch)
     T = rate.size
     steps = np.arange(T, dtype=np.int32)
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=steps, y=rate, name="rate", mode="lines",
-                             line=dict(color=with_alpha(COLORS["raw"], 0.6), width=1),
-                             hovertemplate="step %{x}<br>%{y:.4g} spikes/neuron<extra>per step"
-                                           "</extra>"))
-    fig.add_trace(go.Scatter(x=steps, y=smooth, name="smoothed", mode="lines",
-                             line=dict(color=COLORS["rate"], width=2.5),
-                             hovertemplate=f"step %{{x}}<br>%{{y:.4g}} spikes/neuron/step"
-                                           f"<extra>{window}-step mean</extra>"))
-    apply_layout(fig, title=f"Population firing rate (sample {batch}), "
-                            f"mean over {window} step{'s' if window != 1 else ''}",
-                 kind="rate", x_title="time step", y_title="spikes / neuron / step", height=360)
-    fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(hovermode="x unified")
-    return fig
+    data = [dict(type="scatter", x=steps, y=rate, name="rate", mode="lines",
+                 line=dict(color=with_alpha(COLORS["raw"], 0.6), width=1),
+                 hovertemplate="step %{x}<br>%{y:.4g} spikes/neuron<extra>per step</extra>"),
+            dict(type="scatter", x=steps, y=smooth, name="smoothed", mode="lines",
+                 line=dict(color=COLORS["rate"], width=2.5),
+                 hovertemplate=f"step %{{x}}<br>%{{y:.4g}} spikes/neuron/step"
+                               f"<extra>{window}-step mean</extra>")]
+    layout = base_layout(title=f"Population firing rate (sample {batch}), "
+                               f"mean over {window} step{'s' if window != 1 else ''}",
+                         kind="rate", x_title="time step", y_title="spikes / neuron / step",
+                         height=360)
+    layout["yaxis"]["rangemode"] = "tozero"
+    layout["hovermode"] = "x unified"
+    return figure(data, layout)
 
 
 def heatmap_figure(trace, quantity: str = "mem", batch: int = 0,
@@ -130,18 +131,20 @@ def heatmap_figure(trace, quantity: str = "mem", batch: int = 0,
     z = d.mean_pool_time(data, k).T.astype(np.float32)  # (N, columns)
     label = d.QUANTITY_LABELS[quantity]
     signed = quantity in d.SIGNED
-    fig = go.Figure(go.Heatmap(
-        z=z, x=d.bin_centres(T, k), y0=0, dy=1, name=quantity,
-        colorscale=DIVERGING_SCALE if signed else SEQUENTIAL_SCALE, zmid=0 if signed else None,
+    heat = dict(
+        type="heatmap", z=z, x=d.bin_centres(T, k), y0=0, dy=1, name=quantity,
+        colorscale=colorscale(DIVERGING_SCALE if signed else SEQUENTIAL_SCALE),
         colorbar=dict(title=dict(text=quantity)),
         hovertemplate=("step %{x}" if k == 1 else f"steps around %{{x}} (mean of {k})")
-                      + "<br>neuron %{y}<br>" + quantity + " = %{z:.4g}<extra></extra>"))
+                      + "<br>neuron %{y}<br>" + quantity + " = %{z:.4g}<extra></extra>")
+    if signed:
+        heat["zmid"] = 0
     title = f"{label[0].upper() + label[1:]} per neuron (sample {batch})"
     if k > 1:
         title += f"<br><sup>each column averages {k} steps</sup>"
-    apply_layout(fig, title=title, kind="heatmap", x_title="time step",
-                 y_title=_neuron_axis_title(shape), legend=False,
-                 height=int(min(700, max(300, 140 + 2 * z.shape[0]))))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(meta={"merged_steps": k})
-    return fig
+    layout = base_layout(title=title, kind="heatmap", x_title="time step",
+                         y_title=_neuron_axis_title(shape), legend=False,
+                         height=int(min(700, max(300, 140 + 2 * z.shape[0]))))
+    layout["yaxis"]["autorange"] = "reversed"
+    layout["meta"] = {"merged_steps": k}
+    return figure([heat], layout)

@@ -14,7 +14,7 @@ from typing import Optional
 import plotly.graph_objects as go
 
 __all__ = ["OKABE_ITO", "COLORS", "SEQUENCE", "SEQUENTIAL_SCALE", "DIVERGING_SCALE",
-           "RASTER_SPIKE_RGB", "RASTER_BACKGROUND_RGB", "apply_layout", "with_alpha"]
+           "RASTER_SPIKE_RGB", "RASTER_BACKGROUND_RGB", "base_layout", "apply_layout", "with_alpha"]
 
 OKABE_ITO = {
     "black": "#000000",
@@ -68,27 +68,42 @@ def with_alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def apply_layout(fig: go.Figure, *, title: str, kind: str, x_title: Optional[str] = None,
-                 y_title: Optional[str] = None, height: Optional[int] = None,
-                 legend: bool = True) -> go.Figure:
-    """Shared layout: title, axis titles, margins, legend at the right, and ``uirevision``.
+def base_layout(*, title: str, kind: str, x_title: Optional[str] = None,
+                y_title: Optional[str] = None, height: Optional[int] = None,
+                legend: bool = True) -> dict:
+    """Shared layout as a plain dict: title, margins, legend at the right, and ``uirevision``.
 
     ``uirevision`` is a constant per figure kind, so Plotly keeps the user's
     zoom and legend clicks when Streamlit reruns the script and sends a new
-    figure of the same kind.
+    figure of the same kind.  ``x_title``/``y_title`` name the single
+    ``xaxis``/``yaxis``; figures with subplots title their own axes.  The
+    builders start from this dict (see :mod:`rleaky_viz.figures._spec`).
     """
-    fig.update_layout(
-        title=dict(text=title, x=0.0, xanchor="left"),
-        margin=_MARGIN,
-        uirevision=kind,
-        showlegend=legend,
+    layout = {
+        "title": {"text": title, "x": 0.0, "xanchor": "left"},
+        "margin": dict(_MARGIN),
+        "uirevision": kind,
+        "showlegend": legend,
         # a vertical legend on the right never collides with the title, however
         # narrow the column (a wrapped horizontal legend on top does)
-        legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02,
-                    tracegroupgap=6),
-    )
+        "legend": {"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02,
+                   "tracegroupgap": 6},
+    }
     if height is not None:
-        fig.update_layout(height=height)
+        layout["height"] = height
+    if x_title is not None:
+        layout["xaxis"] = {"title": {"text": x_title}}
+    if y_title is not None:
+        layout["yaxis"] = {"title": {"text": y_title}}
+    return layout
+
+
+def apply_layout(fig: go.Figure, *, title: str, kind: str, x_title: Optional[str] = None,
+                 y_title: Optional[str] = None, height: Optional[int] = None,
+                 legend: bool = True) -> go.Figure:
+    """:func:`base_layout` applied to an existing figure (axis titles on every x / y axis)."""
+    layout = base_layout(title=title, kind=kind, height=height, legend=legend)
+    fig.update_layout(layout)
     if x_title is not None:
         fig.update_xaxes(title_text=x_title)
     if y_title is not None:

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 
 from ..core.surrogate import SURROGATES, Surrogate, make_surrogate
 from ..simulate import seeded_global_rng
 from . import _data as d
-from .style import COLORS, SEQUENCE, apply_layout, with_alpha
+from ._spec import figure, subplot_layout
+from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
 __all__ = ["surrogate_figure", "surrogate_oddities", "surrogate_table", "surrogate_label",
            "surrogate_formula", "PARAM_RANGES", "TABLE_POINTS"]
@@ -303,64 +303,69 @@ def _style(i: int) -> tuple[str, str]:
     return _CURVE_COLORS[i % n], _DASHES[(i // n) % len(_DASHES)]
 
 
-def _marker(fig, x, y, name, label, color, text, symbol="circle"):
-    fig.add_trace(go.Scatter(
-        x=np.asarray(x, dtype=np.float64), y=np.asarray(y, dtype=np.float64), name=name,
-        mode="markers", legendgroup=label, showlegend=False,
+def _marker(spec, x, y, name, label, color, text, symbol="circle"):
+    spec["data"].append(dict(
+        type="scatter", x=np.asarray(x, dtype=np.float64), y=np.asarray(y, dtype=np.float64),
+        name=name, mode="markers", legendgroup=label, showlegend=False,
         marker=dict(color=color, size=10, symbol=symbol, line=dict(color=color, width=2)),
-        hovertemplate=f"{text}<br>z = %{{x:.4g}}, dS/dz = %{{y:.4g}}<extra>{label}</extra>"),
-        row=2, col=1)
+        hovertemplate=f"{text}<br>z = %{{x:.4g}}, dS/dz = %{{y:.4g}}<extra>{label}</extra>",
+        xaxis="x2", yaxis="y2"))
 
 
-def _note(fig, x, y, text, color, ax, ay, **kw):
-    fig.add_annotation(x=x, y=y, xref="x2", yref=kw.pop("yref", "y2"), text=text,
-                       showarrow=kw.pop("showarrow", True), arrowhead=2, arrowcolor=color,
-                       ax=ax, ay=ay, font=dict(size=11, color=color),
-                       bgcolor="rgba(255,255,255,0.8)", **kw)
+def _note(spec, x, y, text, color, ax, ay, **kw):
+    spec["annotations"].append(dict(
+        x=x, y=y, xref="x2", yref=kw.pop("yref", "y2"), text=text,
+        showarrow=kw.pop("showarrow", True), arrowhead=2, arrowcolor=color, ax=ax, ay=ay,
+        font=dict(size=11, color=color), bgcolor="rgba(255,255,255,0.8)", **kw))
 
 
-def _mark_oddities(fig, name, params, label, color, lo, hi):
-    """The marks for one shown surrogate's oddity, on the backward panel."""
+def _mark_oddities(spec, name, params, label, color, lo, hi):
+    """The marks for one shown surrogate's oddity, on the backward panel.
+
+    ``spec`` collects them: ``{"data": [...], "shapes": [...], "annotations": [...]}``.
+    """
     if name == "triangular" and lo <= 0 <= hi:
         t = params["threshold"]
-        _marker(fig, [0.0, 0.0], [t, -t], "triangular sign flip", label, color,
+        _marker(spec, [0.0, 0.0], [t, -t], "triangular sign flip", label, color,
                 "triangular: sign flips at z = 0", symbol="diamond")
-        _note(fig, 0.0, -t, "triangular: a signed step,<br>flips sign at z = 0", color, 70, 25)
+        _note(spec, 0.0, -t, "triangular: a signed step,<br>flips sign at z = 0", color, 70, 25)
     elif name == "spike_rate_escape" and lo <= 1 <= hi:
-        _marker(fig, [1.0], [params["slope"]], "spike_rate_escape peak", label, color,
+        _marker(spec, [1.0], [params["slope"]], "spike_rate_escape peak", label, color,
                 "spike_rate_escape: peak at z = 1", symbol="star")
-        _note(fig, 1.0, params["slope"], "spike_rate_escape<br>peaks at z = 1", color, 60, 10)
+        _note(spec, 1.0, params["slope"], "spike_rate_escape<br>peaks at z = 1", color, 60, 10)
     elif name == "SFS" and lo <= params["B"]:
         b = min(params["B"], hi)
-        fig.add_vrect(x0=lo, x1=b, row=2, col=1, name="SFS zero region", layer="below",
-                      fillcolor=with_alpha(color, 0.12), line_width=0)
-        _note(fig, lo, 0.98, f"SFS: zero for z ≤ B = {params['B']:g}", color, 0, 0,
+        spec["shapes"].append(dict(type="rect", x0=lo, x1=b, xref="x2", y0=0, y1=1,
+                                   yref="y2 domain", name="SFS zero region", layer="below",
+                                   fillcolor=with_alpha(color, 0.12), line=dict(width=0)))
+        _note(spec, lo, 0.98, f"SFS: zero for z ≤ B = {params['B']:g}", color, 0, 0,
               yref="y2 domain", showarrow=False, xanchor="left", yanchor="top")
     elif name == "heaviside" and lo <= 0 <= hi:
-        _marker(fig, [0.0], [0.0], "heaviside no gradient", label, color,
+        _marker(spec, [0.0], [0.0], "heaviside no gradient", label, color,
                 "heaviside: no gradient until it spikes", symbol="circle-open")
-        _note(fig, 0.0, 0.0, "heaviside: no gradient<br>until it spikes", color, -80, -35)
+        _note(spec, 0.0, 0.0, "heaviside: no gradient<br>until it spikes", color, -80, -35)
     elif name == "SSO" and lo <= 0:
         a, b = sorted(((params["mean"] - 0.5) * params["variance"],
                        (params["mean"] + 0.5) * params["variance"]))
-        fig.add_shape(type="rect", x0=lo, x1=min(0.0, hi), y0=a, y1=b, xref="x2", yref="y2",
-                      name="SSO noise range", layer="below", line_width=0,
-                      fillcolor=with_alpha(color, 0.15))
-        _note(fig, lo, a, "SSO: random below threshold,<br>fresh on every backward pass",
+        spec["shapes"].append(dict(type="rect", x0=lo, x1=min(0.0, hi), y0=a, y1=b, xref="x2",
+                                   yref="y2", name="SSO noise range", layer="below",
+                                   line=dict(width=0), fillcolor=with_alpha(color, 0.15)))
+        _note(spec, lo, a, "SSO: random below threshold,<br>fresh on every backward pass",
               color, 0, 0, showarrow=False, xanchor="left", yanchor="top")
     elif name == "LSO" and lo < 0:
         x = lo + 0.6 * (min(0.0, hi) - lo)  # clear of the sigmoid NaN edge
-        _marker(fig, [x], [params["slope"]], "LSO documented", label, color,
+        _marker(spec, [x], [params["slope"]], "LSO documented", label, color,
                 "LSO: documented behaviour (the reference's raises TypeError)",
                 symbol="square-open")
-        _note(fig, x, params["slope"], "LSO as documented<br>(the reference's raises)",
+        _note(spec, x, params["slope"], "LSO as documented<br>(the reference's raises)",
               color, 0, -80)
     elif name == "sigmoid":
         edge = _sigmoid_nan_edge(params["slope"])
         if lo <= edge <= hi:
-            fig.add_vline(x=edge, row=2, col=1, name="sigmoid NaN edge",
-                          line=dict(color=color, dash="dot", width=1.5))
-            _note(fig, edge, 0.88, "← reference's sigmoid<br>gives NaN here", color, 0, 0,
+            spec["shapes"].append(dict(type="line", x0=edge, x1=edge, xref="x2", y0=0, y1=1,
+                                       yref="y2 domain", name="sigmoid NaN edge",
+                                       line=dict(color=color, dash="dot", width=1.5)))
+            _note(spec, edge, 0.88, "← reference's sigmoid<br>gives NaN here", color, 0, 0,
                   yref="y2 domain", showarrow=False, xanchor="left")
 
 
@@ -389,10 +394,14 @@ def surrogate_figure(surrogates: list[tuple[str, dict]], z_range=(-2, 2), points
         y_range = _check_range(y_range, "y_range")
     z = _grid(lo, hi, points, _features(checked))
 
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
-                        row_heights=[0.28, 0.72],
-                        subplot_titles=("Forward: S = H(z), the same for every surrogate",
-                                        "Backward: dS/dz, the factor autograd uses instead"))
+    axes = subplot_layout(2, [0.28, 0.72], 0.1)
+    titles = ("Forward: S = H(z), the same for every surrogate",
+              "Backward: dS/dz, the factor autograd uses instead")
+    # the panel titles as make_subplots(subplot_titles=...) places them
+    annotations = [dict(font=dict(size=16), showarrow=False, text=text, x=0.5, xanchor="center",
+                        xref="paper", y=axes[key]["domain"][1], yanchor="bottom", yref="paper")
+                   for text, key in zip(titles, ("yaxis", "yaxis2"))]
+    spec = {"data": [], "shapes": [], "annotations": annotations}
     curves = []
     for i, (name, params, surrogate) in enumerate(checked):
         spikes, grad = _forward_backward(surrogate, z, seed)
@@ -400,42 +409,49 @@ def surrogate_figure(surrogates: list[tuple[str, dict]], z_range=(-2, 2), points
         if i == 0:
             forward = spikes
 
-    fig.add_trace(go.Scatter(x=z, y=forward, name="forward H(z)", mode="lines",
+    spec["data"].append(dict(type="scatter", x=z, y=forward, name="forward H(z)", mode="lines",
                              line=dict(color=COLORS["spikes"], width=2.5),
-                             hovertemplate="z = %{x:.4g}<br>S = %{y:g}<extra>forward</extra>"),
-                  row=1, col=1)
+                             hovertemplate="z = %{x:.4g}<br>S = %{y:g}<extra>forward</extra>",
+                             xaxis="x", yaxis="y"))
     if lo <= 0 <= hi:
         # strict step: the threshold itself gives no spike
-        fig.add_trace(go.Scatter(x=[0.0, 0.0], y=[0.0, 1.0], name="H(0) = 0", mode="markers",
-                                 showlegend=False,
+        spec["data"].append(dict(type="scatter", x=[0.0, 0.0], y=[0.0, 1.0], name="H(0) = 0",
+                                 mode="markers", showlegend=False,
                                  marker=dict(color=COLORS["spikes"], size=9,
                                              symbol=["circle", "circle-open"],
                                              line=dict(color=COLORS["spikes"], width=2)),
-                                 hovertemplate="H(0) = 0: U = θ does not spike<extra></extra>"),
-                      row=1, col=1)
+                                 hovertemplate="H(0) = 0: U = θ does not spike<extra></extra>",
+                                 xaxis="x", yaxis="y"))
 
     for i, (name, params, label, grad) in enumerate(curves):
         color, dash = _style(i)
-        fig.add_trace(go.Scatter(x=z, y=grad, name=label, mode="lines", legendgroup=label,
-                                 line=dict(color=color, dash=dash, width=2),
+        spec["data"].append(dict(type="scatter", x=z, y=grad, name=label, mode="lines",
+                                 legendgroup=label, line=dict(color=color, dash=dash, width=2),
                                  hovertemplate="z = %{x:.4g}<br>dS/dz = %{y:.4g}"
-                                               f"<extra>{label}</extra>"),
-                      row=2, col=1)
-        _mark_oddities(fig, name, params, label, color, lo, hi)
+                                               f"<extra>{label}</extra>",
+                                 xaxis="x2", yaxis="y2"))
+        _mark_oddities(spec, name, params, label, color, lo, hi)
 
     if lo <= 0 <= hi:
-        fig.add_vline(x=0.0, row="all", col=1, name="threshold", layer="below",
-                      line=dict(color=COLORS["threshold"], dash="dash", width=1.5))
-        fig.add_annotation(x=0.0, y=0.5, xref="x", yref="y domain", text="threshold (z = 0)",
-                           showarrow=False, xanchor="left", yanchor="middle", xshift=6,
-                           font=dict(size=11, color=COLORS["threshold"]))
+        spec["shapes"] += [dict(type="line", x0=0.0, x1=0.0, xref=x_id, y0=0, y1=1,
+                                yref=f"{y_id} domain", name="threshold", layer="below",
+                                line=dict(color=COLORS["threshold"], dash="dash", width=1.5))
+                           for x_id, y_id in (("x", "y"), ("x2", "y2"))]
+        spec["annotations"].append(dict(x=0.0, y=0.5, xref="x", yref="y domain",
+                                        text="threshold (z = 0)", showarrow=False,
+                                        xanchor="left", yanchor="middle", xshift=6,
+                                        font=dict(size=11, color=COLORS["threshold"])))
 
-    apply_layout(fig, title="Surrogate gradients: one forward step, many backward curves",
-                 kind="surrogates", height=680)
-    fig.update_xaxes(range=[lo, hi])
-    fig.update_xaxes(title_text="z = U − θ (membrane minus threshold)", row=2, col=1)
-    fig.update_yaxes(title_text="S", range=[-0.15, 1.2], tickvals=[0, 1], row=1, col=1)
-    fig.update_yaxes(title_text="dS/dz", zeroline=True, row=2, col=1,
-                     range=None if y_range is None else list(y_range))
-    fig.update_layout(hovermode="x unified")
-    return fig
+    layout = base_layout(title="Surrogate gradients: one forward step, many backward curves",
+                         kind="surrogates", height=680)
+    layout.update(axes, annotations=spec["annotations"], hovermode="x unified")
+    if spec["shapes"]:
+        layout["shapes"] = spec["shapes"]
+    layout["xaxis"]["range"] = [lo, hi]
+    layout["xaxis2"].update(range=[lo, hi],
+                            title={"text": "z = U − θ (membrane minus threshold)"})
+    layout["yaxis"].update(title={"text": "S"}, range=[-0.15, 1.2], tickvals=[0, 1])
+    layout["yaxis2"].update(title={"text": "dS/dz"}, zeroline=True)
+    if y_range is not None:
+        layout["yaxis2"]["range"] = list(y_range)
+    return figure(spec["data"], layout)

@@ -17,13 +17,13 @@ from ..explain import odd_corners
 from ..budget import MemoryBudgetError, check_budget, export_bytes
 from ..service import admit
 from ..simulate import Trace
-from .classroom import apply_presentation
-from .runner import USER_ERRORS
+from .present import apply_presentation
+from .runner import USER_ERRORS, run_simulation
 
 T = TypeVar("T")
 
 __all__ = ["plain", "setup_page", "notices_panel", "error_panel", "export_panel", "run_or_stop",
-           "upload_widgets"]
+           "upload_widgets", "simulate_with_uploads"]
 
 _LOG = logging.getLogger("rleaky_viz")
 
@@ -194,3 +194,13 @@ def upload_widgets(cfg: SimConfig, key: str) -> tuple[Optional[bytes], Optional[
         pt = _uploaded("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
                        ["pt", "pth"], f"{key}_pt")
     return csv, pt
+
+
+def simulate_with_uploads(page, cfg: SimConfig, key: str) -> Trace:
+    """The uploaders ``cfg`` asks for (keys ``<key>_csv``, ``<key>_pt``), then its cached run.
+
+    A run that fails shows the error panel in place, with ``page``'s link to
+    this view, and the page stops there (:func:`run_or_stop`).
+    """
+    csv, pt = upload_widgets(cfg, key)
+    return run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv, pt_bytes=pt), page.url(cfg))

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from .. import service
-from ..config import SimConfig
+from ..config import SimConfig, fields_in
 from ..flows import FlowResult, LossError, gradient_vs_distance
 from ..service import (MAX_STATE_DICT_BYTES, MEMORY_BUDGET_BYTES, MemoryBudgetError,
                        estimate_bytes, load_state_dict_bytes)
@@ -129,19 +129,38 @@ def run_training(cfg: SimConfig, **options):
         return learn.train(cfg, **options)
 
 
-def run_sweep(cfg: SimConfig, grid, **options):
-    """``sweeps.sweep(cfg, grid, **options)`` inside the memory budget."""
+def run_sweep(cfg: SimConfig, grid, *, progress: bool = True):
+    """``sweeps.sweep(cfg, grid)`` inside the memory budget, cached with the other results.
+
+    A sweep that is not cached draws a progress bar while it runs (``progress``).
+    """
     import math
 
     from .. import sweeps
 
+    grid = {name: tuple(float(v) for v in values) for name, values in grid.items()}
     points = math.prod(len(v) for v in grid.values())
     # each distinct (amplitude, offset) pair of the grid keeps an input current of its own
     inputs = math.prod(len(v) for k, v in grid.items() if k in sweeps.INPUT_FIELDS)
     need = service.check_budget(cfg, "sweep", points=points, inputs=inputs)
     service.check_compute(cfg, "sweep", points=points)
-    with service.admit(need):
-        return sweeps.sweep(cfg, grid, **options)
+    key = ("sweep", cfg, tuple(grid.items()))
+    if RESULTS.holds(key) or not progress:
+        bar = None
+        report = None
+    else:
+        bar = st.empty()
+        report = lambda fraction, text: bar.progress(fraction, text=text)  # noqa: E731
+
+    def compute():
+        with service.admit(need):
+            return sweeps.sweep(cfg, {k: list(v) for k, v in grid.items()}, progress=report)
+
+    try:
+        return RESULTS.get_or_compute(key, compute)
+    finally:
+        if bar is not None:
+            bar.empty()
 
 
 USER_ERRORS = service.USER_ERRORS + (LossError,)
@@ -160,7 +179,6 @@ def recurrent_eigenvalues(cfg: SimConfig, pt_bytes: Optional[bytes] = None):
     Only the fields that shape the weight matrix are in the key, so moving
     β or the input does not recompute a 1,000 × 1,000 eigen-decomposition.
     """
-    key = SimConfig(recurrence="linear", num_neurons=cfg.num_neurons, weight_init=cfg.weight_init,
-                    weight_gain=cfg.weight_gain, weight_sparsity=cfg.weight_sparsity,
-                    excitatory_fraction=cfg.excitatory_fraction, seed=cfg.seed)
+    key = SimConfig(recurrence="linear", seed=cfg.seed,
+                    **{name: getattr(cfg, name) for name in fields_in("Network")})
     return _cached_eigenvalues(key, pt_bytes if cfg.weight_init == "state_dict" else None)

@@ -13,53 +13,16 @@ from typing import Iterable, Mapping, Optional, Sequence
 import streamlit as st
 import torch
 
-from ..config import SURROGATE_PARAM, SimConfig, field_spec
-from ..core.surrogate import SURROGATES
+from ..config import GROUPS, SimConfig, control, fields_in
 from ..navigation import Page
 from .classroom import classroom, classroom_errors
 from .panels import plain
+from .url import UrlSection
 
-__all__ = ["sidebar", "apply_config", "current_config", "NEURON_FIELDS", "RUN_FIELDS",
-           "STIMULUS_FIELDS", "POPULATION_FIELDS", "CONV_FIELDS", "GRADIENT_FIELDS"]
+__all__ = ["sidebar", "apply_config", "current_config", "GROUPS"]
 
-NEURON_FIELDS = ("recurrence", "beta", "threshold", "V", "reset_mechanism", "reset_delay",
-                 "graded_spikes_factor", "inhibition", "surrogate", "surrogate_param",
-                 "state_quant_bits")
-STIMULUS_FIELDS = ("stimulus", "amplitude", "offset", "onset", "period", "width", "rate",
-                   "noise_std", "input_spread", "expression")
-RUN_FIELDS = ("num_steps", "batch_size", "seed", "device")
-GRADIENT_FIELDS = ("loss", "loss_target", "target_times", "learn_beta", "learn_threshold",
-                   "learn_recurrent", "reset_grad")
-POPULATION_FIELDS = ("num_neurons", "weight_init", "weight_gain", "weight_sparsity",
-                     "excitatory_fraction")
-CONV_FIELDS = ("conv2d_channels", "grid_size", "kernel_size", "kernel_init", "weight_gain")
-
-# What a widget offers, where it is narrower than what the config accepts:
-# (low, high, step).  A value outside (from a link) widens the widget to include it.
-_WIDGET_RANGE = {
-    "beta": (0.0, 1.0, 0.01), "threshold": (0.05, 3.0, 0.05), "V": (-2.0, 2.0, 0.05),
-    "graded_spikes_factor": (0.1, 3.0, 0.1), "amplitude": (-2.0, 2.0, 0.01),
-    "offset": (-1.0, 1.0, 0.01), "noise_std": (0.0, 1.0, 0.01), "rate": (0.0, 1.0, 0.01),
-    "input_spread": (0.0, 1.0, 0.05), "weight_gain": (0.0, 5.0, 0.1),
-    "weight_sparsity": (0.0, 0.99, 0.01), "excitatory_fraction": (0.0, 1.0, 0.05),
-    "state_quant_bits": (0, 12, 1), "loss_target": (0.0, 50.0, 0.5), "batch_size": (1, 64, 1), "conv2d_channels": (1, 8, 1),
-    "grid_size": (3, 64, 1), "kernel_size": (1, 9, 2), "onset": (0, 1000, 1),
-    "period": (1, 500, 1), "width": (1, 200, 1),
-}
-_NUMBER_INPUTS = {"num_steps", "seed", "num_neurons", "surrogate_param"}
-_LABELS = {
-    "beta": "β (decay)", "threshold": "θ (threshold)", "V": "V (one-to-one weight)",
-    "graded_spikes_factor": "graded spike factor g", "state_quant_bits": "state quantisation bits",
-    "num_steps": "time steps T", "conv2d_channels": "channels",
-    "reset_grad": "what-if: gradient through the reset (not snnTorch)",
-}
-_GROUPS = (("Neuron", NEURON_FIELDS), ("Gradients", GRADIENT_FIELDS), ("Network", tuple(dict.fromkeys(POPULATION_FIELDS + CONV_FIELDS))),
-           ("Stimulus", STIMULUS_FIELDS), ("Run", RUN_FIELDS))
-
-
-def _visible(name: str, cfg: SimConfig) -> bool:
-    """Hide controls that do nothing for the current setting (the schema's ``when``)."""
-    return cfg.is_used(name)
+# The groups drawn open; the others start folded.
+_OPEN = ("Neuron", "Learning", "Gradients", "Stimulus")
 
 
 def _devices() -> list[str]:
@@ -84,7 +47,6 @@ def current_config(page: Page) -> SimConfig:
 def _clear_widgets() -> None:
     for name in SimConfig().to_dict():
         st.session_state.pop(name, None)
-    st.session_state["_param_of"] = None
 
 
 def apply_config(cfg: SimConfig, page: Page) -> None:
@@ -106,15 +68,16 @@ def _enter_page(page: str) -> None:
         _clear_widgets()
 
 
-def _load_url_once(page: str, base: SimConfig, defaults: SimConfig) -> SimConfig:
+def _load_url_once(page: str, base: SimConfig, defaults: SimConfig,
+                   sections: Sequence[UrlSection]) -> SimConfig:
     flag = f"_url_loaded:{page}"
     if st.session_state.get(flag):
         return base
     st.session_state[flag] = True
     query = {k: st.query_params.get(k) for k in st.query_params.keys()}
+    errors: list[str] = [e for section in sections for e in section.load(query)]
     if not query:
         return base
-    errors: list[str] = []
     cfg = SimConfig.from_query(query, base=defaults, errors=errors)
     st.session_state["_url_errors"] = errors
     _store(cfg, page)
@@ -122,65 +85,63 @@ def _load_url_once(page: str, base: SimConfig, defaults: SimConfig) -> SimConfig
 
 
 def _widget(name: str, cfg: SimConfig, choices: Optional[Sequence] = None):
-    spec = field_spec(name)
-    label = _LABELS.get(name, name.replace("_", " "))
-    help_text = spec["help"]
-    value = getattr(cfg, name)
+    """The widget of field ``name``, built from its schema entry (``config.control``)."""
+    c = control(name)
     if name not in st.session_state:
-        st.session_state[name] = value
-    if name == "surrogate_param":
-        pname = SURROGATE_PARAM[cfg.surrogate]
-        if st.session_state.get("_param_of") != cfg.surrogate or st.session_state[name] is None:
-            # a new surrogate starts from its own default, not the last one's parameter
-            keep = st.session_state.get("_param_of") is None and st.session_state[name] is not None
-            if not keep:
-                st.session_state[name] = float(SURROGATES[cfg.surrogate][pname])
-            st.session_state["_param_of"] = cfg.surrogate
-        return st.number_input(f"{cfg.surrogate} {pname}", min_value=spec["lo"], max_value=spec["hi"],
-                               key=name, help="the surrogate's parameter (reference default "
-                               f"{SURROGATES[cfg.surrogate][pname]:g})")
-    if name == "device":
-        options = _devices()
-        if st.session_state[name] not in options:
-            options.append(st.session_state[name])  # asked for by a link; falls back with a notice
-        return st.selectbox(label, options, key=name, help=help_text)
-    if spec["choices"]:
-        options = list(choices or spec["choices"])
-        if st.session_state[name] not in options:
-            st.session_state[name] = options[0]
-        return st.selectbox(label, options, key=name, help=help_text)
-    if "bool" in str(spec["type"]):
-        return st.checkbox(label, key=name, help=help_text)
-    if spec["kind"] in ("expression", "times"):
-        return st.text_input(label, key=name, max_chars=200, help=help_text)
-    is_int = "int" in str(spec["type"])
-    if name in _NUMBER_INPUTS:
-        return st.number_input(label, min_value=spec["lo"], max_value=spec["hi"],
-                               step=1 if is_int else None, key=name, help=help_text)
-    lo, hi, step = _WIDGET_RANGE.get(name, (spec["lo"], spec["hi"], 1 if is_int else 0.01))
+        st.session_state[name] = getattr(cfg, name)
     current = st.session_state[name]
-    lo, hi = min(lo, current), max(hi, current)
-    if name == "beta":
-        help_text += ". The reference clamps β to [0, 1] in every step; a link may set it outside."
-    return st.slider(label, min_value=lo, max_value=hi, step=step, key=name, help=help_text)
+    if c.control == "select":
+        if name == "device":
+            options = _devices()
+            if current not in options:
+                options.append(current)  # asked for by a link; falls back with a notice
+        else:
+            options = list(choices or c.choices)
+            if current not in options:
+                st.session_state[name] = options[0]
+        return st.selectbox(c.label, options, key=name, help=c.help)
+    if c.control == "checkbox":
+        return st.checkbox(c.label, key=name, help=c.help)
+    if c.control == "text":
+        return st.text_input(c.label, key=name, max_chars=200, help=c.help)
+    # a value from a link may lie outside what the widget offers: widen it to include it
+    lo, hi = min(c.lo, current), max(c.hi, current)
+    if c.control == "number":
+        return st.number_input(c.label, min_value=lo, max_value=hi, step=c.step, key=name, help=c.help)
+    return st.slider(c.label, min_value=lo, max_value=hi, step=c.step, key=name, help=c.help)
 
 
-def sidebar(page: Page, fields: Iterable[str], *, fixed: Optional[Mapping] = None,
+def sidebar(page: Page, groups: Iterable[str], *, fixed: Optional[Mapping] = None,
             choices: Optional[Mapping[str, Sequence]] = None,
-            title: Optional[str] = None) -> SimConfig:
-    """Draw the controls for ``fields`` and return the page's config.
+            title: Optional[str] = None, sections: Sequence[UrlSection] = (),
+            uploads: bool = True) -> SimConfig:
+    """Draw the controls of the schema's ``groups`` and return the page's config.
 
-    ``page`` says which page this is and its starting values (a link holds
-    only what differs from them); ``fixed``
-    pins fields the page does not let users change (the conv page's
-    ``recurrence="conv2d"``); ``choices`` narrows a selectbox's options.
+    ``groups`` are names from :data:`config.GROUPS` (drawn in that order,
+    each in an expander); a control shows when its field takes part in the
+    current setting (``cfg.is_used``).  ``page`` says which page this is and
+    its starting values (a link holds only what differs from them);
+    ``fixed`` pins fields the page does not let users change (the conv
+    page's ``recurrence="conv2d"``); ``choices`` narrows a selectbox's options;
+    ``sections`` are the page's own parts of the URL (:class:`UrlSection`),
+    read on arrival and written back with the sidebar's fields; a page with
+    ``uploads=False`` has no uploaders, so the choices that need a file
+    (a CSV input, a state dict) are not offered.
     """
-    fields = list(dict.fromkeys(fields))
+    groups = set(groups)
+    unknown = groups - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown sidebar group(s) {sorted(unknown)}; the groups are {', '.join(GROUPS)}")
     fixed = dict(fixed or {})
     choices = dict(choices or {})
+    if not uploads:
+        for name in fields_in(*groups):
+            c = control(name)
+            if c.uploads:
+                choices[name] = tuple(v for v in choices.get(name, c.choices) if v not in c.uploads)
     page_defaults = page.default_config
     _enter_page(page.path)
-    base = _load_url_once(page.path, current_config(page), page_defaults)
+    base = _load_url_once(page.path, current_config(page), page_defaults, sections)
     for key, allowed in choices.items():
         if key not in fixed and getattr(base, key) not in allowed:
             fixed[key] = allowed[0]  # e.g. coming from a page that allowed more
@@ -202,28 +163,28 @@ def sidebar(page: Page, fields: Iterable[str], *, fixed: Optional[Mapping] = Non
             st.caption("Lesson mode: only the lesson's controls are shown; every other setting "
                        "is fixed by the link.")
         preview = base
-        for group, names in _GROUPS:
-            names = [n for n in names if n in fields and n not in fixed and room.shows(n)]
+        for group in (g for g in GROUPS if g in groups):
+            names = [n for n in fields_in(group) if n not in fixed and room.shows(n)]
             if not names:
                 continue
-            with st.expander(group, expanded=group in ("Neuron", "Stimulus", "Gradients")
-                             or room.controls is not None):
+            with st.expander(group, expanded=group in _OPEN or room.controls is not None):
                 for name in names:
-                    if not _visible(name, preview):
-                        continue
+                    if not preview.is_used(name):
+                        continue  # a control that does nothing in this setting
                     values[name] = _widget(name, preview, choices.get(name))
-                    try:
+                    if values[name] == getattr(preview, name):
+                        continue  # the usual case: a rerun changes one control, if any
+                    try:  # later controls show or hide by the value just chosen
                         preview = preview.replace(**{name: values[name]})
                     except ValueError:
                         pass
-        pname = SURROGATE_PARAM.get(values.get("surrogate", base.surrogate))
-        if pname and values.get("surrogate_param") == SURROGATES[values.get("surrogate", base.surrogate)][pname]:
-            values["surrogate_param"] = None  # the default: keep links short
+        changed = {k: v for k, v in values.items() if v != getattr(base, k)}
         try:
-            cfg = base.replace(**values)
+            cfg = base.replace(**changed) if changed else base
         except ValueError as e:
             st.error(f"Not applied: {plain(e)}")
             cfg = base
     st.session_state[_cfg_key(page.path)] = cfg
-    st.query_params.from_dict({**cfg.to_query(base=page_defaults), **room.query()})
+    extra = {k: v for section in sections for k, v in section.query().items()}
+    st.query_params.from_dict({**cfg.to_query(base=page_defaults), **room.query(), **extra})
     return cfg

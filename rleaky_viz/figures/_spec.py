@@ -1,0 +1,168 @@
+"""Figures written as plain specs, wrapped into a ``go.Figure`` without plotly's validation.
+
+A Streamlit rerun rebuilds every figure on the page.  Built the usual way
+(``go.Scatter(...)``, ``fig.add_trace``, ``make_subplots``,
+``update_layout``), plotly validates and coerces every property on every
+call, and a page paid tens of milliseconds for it per rerun, more than the
+simulation.  The builders therefore write each figure as the dict plotly
+would have produced (``{"type": "scatter", "x": ..., "line": {...}}``,
+numpy arrays as they are) and :func:`figure` wraps it with
+``go.Figure(spec, _validate=False)``: still a ``plotly.graph_objects.Figure``
+(``fig.data[i].name``, ``fig.layout.title.text``, ``to_dict``, ``to_json``,
+``write_html``, ``update_layout`` all work as before), only nothing is
+checked while it is built.
+
+What no longer raises at build time is checked by
+``tests/test_figure_specs.py``: every builder's figure must pass plotly's
+full validation (``go.Figure(fig.to_dict())``) unchanged, so a misspelt
+property or an invalid value fails there.
+"""
+from __future__ import annotations
+
+import re
+from copy import deepcopy
+from functools import lru_cache
+from typing import Optional, Sequence, Union
+
+import plotly.graph_objects as go
+
+__all__ = ["figure", "subplot_layout", "axis_ids", "colorscale"]
+
+# numbered axes of a subplot grid: xaxis2, yaxis3, ... (xaxis/yaxis themselves are ordinary)
+_SUBPLOT_AXIS = re.compile(r"[xy]axis[2-9]\d*|[xy]axis[1-9]\d+")
+
+
+def figure(data: Sequence[dict], layout: dict, frames: Optional[Sequence[dict]] = None) -> go.Figure:
+    """``go.Figure`` of trace dicts (each with its ``"type"``), a layout dict and optional frames.
+
+    Nothing is validated or copied property by property.  Frames are dicts
+    ``{"name": ..., "data": [...], "layout": {...}}``; plotly's constructor
+    always validates frames, so they are attached unvalidated afterwards.
+    """
+    axes = {k: v for k, v in layout.items() if _SUBPLOT_AXIS.fullmatch(k)}
+    plain = {k: v for k, v in layout.items() if k not in axes} if axes else layout
+    fig = go.Figure({"data": list(data), "layout": plain}, _validate=False)
+    if axes:
+        try:
+            _attach_axes(fig, axes)
+        except (AttributeError, ImportError, TypeError):  # plotly's internals moved:
+            # let the constructor validate the axes (about a millisecond more)
+            fig = go.Figure({"data": list(data), "layout": layout}, _validate=False)
+    if frames:
+        try:
+            fig._frame_objs = tuple(_frame(f) for f in frames)
+        except (AttributeError, TypeError, KeyError):  # plotly's internals moved: validate
+            fig = go.Figure({"data": list(data), "layout": layout, "frames": list(frames)},
+                            _validate=False)
+    return fig
+
+
+def _attach_axes(fig: go.Figure, axes: dict) -> None:
+    """Put ``xaxis2``, ``yaxis3``... into ``fig``'s layout without validating them.
+
+    plotly's Layout validates numbered subplot axes even with
+    ``_validate=False`` (they go through ``_set_subplotid_prop``), which
+    was a third of building a four-row figure.  Here each is registered as
+    a subplot property of the layout, as ``_set_subplotid_prop`` does, and
+    its dict stored in the figure's layout properties, where
+    ``fig.layout.xaxis2``, ``update_xaxes`` and ``to_dict`` read it.
+    """
+    layout = fig.layout
+    for key, value in axes.items():
+        layout._valid_props.add(key)
+        layout._subplotid_props.add(key)
+        fig._layout[key] = deepcopy(value)
+        # the axis object, as plotly builds it for a compound property: a view
+        # that reads its properties from the layout's
+        axis = layout._get_validator(key).data_class(_parent=layout, plotly_name=key)
+        axis._plotly_name = key
+        layout._compound_props[key] = axis
+    # the one-column grid make_subplots records, so that row=/col= arguments
+    # (fig.update_yaxes(..., row=2, col=1), add_vline(row="all")) keep working
+    from plotly._subplots import SubplotRef
+
+    rows = 1 + sum(1 for key in axes if key.startswith("x"))
+    fig.__dict__["_grid_ref"] = [
+        [[SubplotRef(subplot_type="xy", layout_keys=(f"xaxis{s}", f"yaxis{s}"),
+                     trace_kwargs={"xaxis": f"x{s}", "yaxis": f"y{s}"})]]
+        for s in ("" if r == 1 else str(r) for r in range(1, rows + 1))]
+
+
+def _frame(spec: dict) -> go.Frame:
+    """An unvalidated ``go.Frame`` whose ``frame.data[i]`` can still be read.
+
+    ``go.Figure`` validates frames even with ``_validate=False`` (its frames
+    validator takes no such flag), at the cost of validating every trace of
+    every frame.  An unvalidated Frame keeps the spec as given (``to_dict``
+    reads it from there), but plotly cannot build ``frame.data`` for it
+    (the data validator has no ``data_class``), so the trace views it would
+    have built are made here: each reads its properties from the frame.
+    """
+    from plotly.validator_cache import ValidatorCache
+
+    frame = go.Frame(spec, _validate=False)
+    traces = ValidatorCache.get_validator("", "data")
+    frame._compound_array_props["data"] = [
+        traces.get_trace_class(t.get("type", "scatter"))(_parent=frame)
+        for t in frame._props.get("data", [])]
+    return frame
+
+
+@lru_cache(maxsize=None)
+def _named_scale(name: str) -> tuple:
+    from _plotly_utils.basevalidators import ColorscaleValidator
+
+    return tuple(tuple(p) for p in ColorscaleValidator("colorscale", "heatmap").validate_coerce(name))
+
+
+def colorscale(scale: Union[str, list]) -> list:
+    """A colour scale as the ``[[position, colour], ...]`` list validation would make of it.
+
+    Named scales (``"Viridis"``, ``"RdBu_r"``) are Python-side names: plotly.js
+    knows only some of them and none with ``_r``, so validation expands them;
+    unvalidated figures expand them here (once per name, then from a cache).
+    """
+    if isinstance(scale, str):
+        return [list(p) for p in _named_scale(scale)]
+    return scale
+
+
+def axis_ids(row: int) -> tuple[str, str]:
+    """The x and y axis ids of subplot row ``row`` (1-based): ``("x", "y")``, ``("x2", "y2")``..."""
+    suffix = "" if row == 1 else str(row)
+    return f"x{suffix}", f"y{suffix}"
+
+
+def subplot_layout(rows: int, row_heights: Sequence[float], vertical_spacing: float,
+                   shared_x: bool = True) -> dict:
+    """The axes of ``make_subplots(rows, 1, shared_xaxes=shared_x, ...)``, as a layout dict.
+
+    Row 1 is at the top.  Each row ``r`` gets ``xaxis{r}``/``yaxis{r}``
+    anchored to each other (``xaxis``/``yaxis`` for row 1), with the
+    vertical domains ``make_subplots`` computes: the rows share
+    ``1 - vertical_spacing·(rows - 1)`` in proportion to ``row_heights``.
+    With ``shared_x`` every x axis but the bottom one matches the bottom one
+    and hides its tick labels.  A trace goes on row ``r`` with
+    ``dict(zip(("xaxis", "yaxis"), axis_ids(r)))``.
+    """
+    if len(row_heights) != rows:
+        raise ValueError(f"row_heights must have {rows} values, got {len(row_heights)}")
+    total = float(sum(row_heights))
+    heights = [(1.0 - vertical_spacing * (rows - 1)) * (h / total) for h in row_heights]
+    layout: dict = {}
+    bottom_x, _ = axis_ids(rows)
+    top = 1.0
+    # each row's bottom edge, summed from the bottom row up as make_subplots
+    # sums it (so the domains are the same floats)
+    up = heights[::-1]
+    starts = [sum(up[:k]) + k * vertical_spacing for k in range(rows)][::-1]
+    for r in range(1, rows + 1):
+        x_id, y_id = axis_ids(r)
+        lo = starts[r - 1]
+        hi = min(lo + heights[r - 1], top)
+        xaxis = {"anchor": y_id, "domain": [0.0, 1.0]}
+        if shared_x and r != rows:
+            xaxis.update(matches=bottom_x, showticklabels=False)
+        layout[f"xaxis{'' if r == 1 else r}"] = xaxis
+        layout[f"yaxis{'' if r == 1 else r}"] = {"anchor": x_id, "domain": [max(lo, 0.0), hi]}
+    return layout

@@ -1,0 +1,56 @@
+"""The lesson: the presets in a teaching order, each with what to look for and a question.
+
+Read by ``pages/10_Lesson.py``.  Plain data: nothing here imports Streamlit or Plotly.
+"""
+from __future__ import annotations
+
+from .presets import PRESETS, Preset
+
+__all__ = ["LESSON_ORDER", "LESSON_NOTES", "lesson_presets"]
+
+# A teaching order: one neuron first (integrate, fire, the strict test, the
+# clamp, the reset), then feedback, then populations and grids.  Presets
+# missing here come at the end, so a new preset is never left out.
+LESSON_ORDER = ("tonic", "strict_threshold", "beta_clamped", "zero_reset_drops_input",
+                "runaway_v_equals_threshold", "recurrent_bias", "winner_take_all",
+                "self_sustained", "centre_surround")
+
+# What to point at on the chart, and a question for the class.
+LESSON_NOTES = {
+    "tonic": ("Watch the membrane climb towards θ, cross it, drop by θ and climb again: the "
+              "same rise every time, so the spikes are evenly spaced.",
+              "Lower the input below θ·(1-β) = 0.1 in the explorer. What happens, and why?"),
+    "strict_threshold": ("The membrane reaches θ exactly and stays there: no spike, because the "
+                         "test is U > θ, not U ≥ θ.",
+                         "What is the smallest input that makes it fire?"),
+    "beta_clamped": ("β = 1.5 would make U grow by half every step; instead it climbs in a "
+                     "straight line, exactly as with β = 1.",
+                     "Why would a library clamp β instead of refusing it?"),
+    "zero_reset_drops_input": ("After each spike the next step's membrane is 0: the input of that "
+                               "step is thrown away, so the neuron fires more slowly than with "
+                               "subtract.",
+                               "Switch reset_mechanism to subtract: how much faster does it fire?"),
+    "runaway_v_equals_threshold": ("After the pulse ends the input is 0, yet the neuron keeps "
+                                   "firing: each spike feeds back V = θ, exactly what the reset "
+                                   "takes away.",
+                                   "Lower V a little, or β below 1: does the activity die out?"),
+    "recurrent_bias": ("The input is zero and some neurons still fire: the nn.Linear of the "
+                       "recurrence adds its bias every step.",
+                       "Which neurons fire: what do their biases have in common?"),
+    "winner_take_all": ("With inhibition only one neuron of the sample spikes on a step: the one "
+                        "driven hardest wins.",
+                        "Turn inhibition off in the explorer: how many neurons fire then?"),
+    "self_sustained": ("A short kick, then the raster keeps going: the activity circulates in the "
+                       "recurrent weights.",
+                       "Lower the weight gain step by step: where does the activity stop "
+                       "sustaining itself?"),
+    "centre_surround": ("Press ▶ on the spike maps: spots of activity with quiet rings around "
+                        "them, shaped by the kernel.",
+                        "What happens with lateral_excitation instead?"),
+}
+
+
+def lesson_presets() -> list[Preset]:
+    """Every preset, in :data:`LESSON_ORDER` first, then any others in their own order."""
+    ordered = [PRESETS[n] for n in LESSON_ORDER if n in PRESETS]
+    return ordered + [p for n, p in PRESETS.items() if n not in LESSON_ORDER]

@@ -1,0 +1,86 @@
+"""The constant-input theory of a lone neuron: steady state, rheobase, time constant.
+
+For a lone neuron (no recurrent input yet) driven by a constant current
+``I`` from ``U[0] = 0``, with ``β`` clamped to [0, 1] as in the update::
+
+    U[t] = β·U[t-1] + I   =>   U[t] = I·(1 - β^t)/(1 - β)  ->  I/(1 - β)
+
+``U`` approaches the steady state from below without reaching it, and the
+spike test is strict (``U > θ``), so the neuron fires exactly when
+``I/(1 - β) > θ``, that is ``I > θ·(1 - β)``.
+
+Pure Python: nothing here imports Streamlit or Plotly.
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["analytic_overlay", "overlay_applies", "applicable_overlay"]
+
+
+def _number(cfg, name: str) -> float:
+    value = getattr(cfg, name, None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"cfg.{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def analytic_overlay(cfg) -> dict:
+    """Constant-input theory for ``cfg`` (a ``SimConfig``): what a lone neuron should do.
+
+    Returns a dict of floats and one bool:
+
+    * ``input_current``: ``I = amplitude + offset``;
+    * ``beta``: ``β`` clamped to [0, 1], as the update uses it;
+    * ``steady_state``: ``I/(1 - β)``, where ``U`` settles without spiking
+      (±inf for ``β = 1`` and ``I ≠ 0``, 0 for ``I = 0``);
+    * ``rheobase``: ``θ·(1 - β)``; the neuron fires iff ``I`` is strictly greater;
+    * ``fires``: ``I > rheobase``;
+    * ``tau``: membrane time constant ``-1/ln β`` in steps (inf for ``β >= 1``,
+      0 for ``β <= 0``);
+    * ``exact``: whether the formulas describe this config's input exactly
+      (a constant stimulus with no noise and no spread across neurons).
+
+    The recurrence is ignored (it is silent before the first spike, except
+    for the bias of a linear layer).
+    """
+    current = _number(cfg, "amplitude") + _number(cfg, "offset")
+    beta = min(1.0, max(0.0, _number(cfg, "beta")))
+    theta = _number(cfg, "threshold")
+    if beta < 1.0:
+        steady = current / (1.0 - beta)
+    else:
+        steady = math.copysign(math.inf, current) if current != 0 else 0.0
+    if beta >= 1.0:
+        tau = math.inf
+    elif beta <= 0.0:
+        tau = 0.0
+    else:
+        tau = -1.0 / math.log(beta)
+    rheobase = theta * (1.0 - beta)
+    exact = (getattr(cfg, "stimulus", "constant") == "constant"
+             and getattr(cfg, "noise_std", 0.0) == 0.0
+             and (getattr(cfg, "input_spread", 0.0) == 0.0 or getattr(cfg, "neuron_count", 1) == 1))
+    return {
+        "input_current": current,
+        "beta": beta,
+        "steady_state": steady,
+        "rheobase": rheobase,
+        "fires": current > rheobase,
+        "tau": tau,
+        "exact": bool(exact),
+    }
+
+
+def overlay_applies(cfg) -> bool:
+    """Whether :func:`analytic_overlay` describes the run of ``cfg``: exact input, no recurrence.
+
+    The one rule every view that draws the overlay (the explorer, the CLI's
+    neuron figure) asks.
+    """
+    return bool(analytic_overlay(cfg)["exact"]) and getattr(cfg, "recurrence", "none") == "none"
+
+
+def applicable_overlay(cfg) -> "dict | None":
+    """:func:`analytic_overlay` of ``cfg`` where it describes the run, else None."""
+    return analytic_overlay(cfg) if overlay_applies(cfg) else None
