@@ -3,7 +3,7 @@ import streamlit as st
 
 from rleaky_viz import PRESETS
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.explain import update_equations
+from rleaky_viz.explain import gradient_note, update_equations
 from rleaky_viz.ui import apply_config, setup_page, sidebar
 
 setup_page("Home", "🏠")
@@ -25,7 +25,7 @@ for line in update_equations(cfg):
     st.latex(line)
 st.caption("H is the Heaviside step (strict: U = θ gives no spike). On the way back the spike's "
            "derivative is the surrogate's, here "
-           f"`{cfg.surrogate}`; the reset R carries no gradient.")
+           f"`{cfg.surrogate}`; {gradient_note(cfg)}.")
 
 st.subheader("Presets: one idea each")
 st.page_link("pages/10_Lesson.py", icon="🎓",

@@ -1,7 +1,8 @@
 """Neuron explorer: one neuron's input, membrane, spikes and the terms of each update."""
 import streamlit as st
 
-from rleaky_viz.figures import breakdown_figure, neuron_figure
+from rleaky_viz.dynamics import describe, return_map
+from rleaky_viz.figures import breakdown_figure, neuron_figure, return_map_figure
 from rleaky_viz.statistics import spike_stats
 from rleaky_viz.theory import analytic_overlay, overlay_applies
 from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
@@ -34,12 +35,15 @@ m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats[
 show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
 overlay = analytic_overlay(cfg) if show_overlay else None
 if overlay and not overlay_applies(cfg):
-    st.caption(f"The overlays hold for a constant input with no recurrence (recurrence = none); "
+    st.caption(f"The overlays hold for a constant input with no noise, spread or state "
+               f"quantisation, and no recurrence (recurrence = none); "
                f"here only the time constant applies: τ = -1/ln β = {overlay['tau']:.3g} steps.")
     overlay = None
 elif overlay:
-    st.caption(f"Steady state without spikes I/(1-β) = {overlay['steady_state']:.3g} · minimum "
-               f"firing current θ(1-β) = {overlay['rheobase']:.3g} · time constant "
+    st.caption(f"Steady state without spikes I/(1-β) = {overlay['steady_state']:.4g} · least "
+               f"constant current that fires within T = {cfg.num_steps} steps "
+               f"θ(1-β)/(1-β^T) = {overlay['min_current']:.4g} (θ(1-β) = {overlay['rheobase']:.4g} "
+               "only as T → ∞; right at the boundary float32 rounding decides) · time constant "
                f"τ = -1/ln β = {overlay['tau']:.3g} steps")
 fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
 t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
@@ -56,6 +60,18 @@ if shown is not trace:
     breakdown = freeze_ranges(breakdown_figure(shown, neuron=neuron, batch=batch), breakdown,
                               trace.num_steps)
 st.plotly_chart(present_figure(breakdown), key="explorer_breakdown", width="stretch")
+
+st.subheader("Return map: where each step takes the membrane")
+rmap = return_map(trace, neuron=neuron, batch=batch)
+if rmap["applies"]:
+    st.caption("U[t+1] against U[t], computed by the core's own step on a grid of membranes: "
+               "with a constant input the next membrane depends on this one alone, so iterating "
+               "the map is the whole run (the cobweb, from rest). " + describe(rmap))
+    st.plotly_chart(present_figure(return_map_figure(trace, rmap, neuron=neuron, batch=batch)),
+                    key="explorer_return_map", width="stretch")
+else:
+    st.caption("No return map for this setting: U[t+1] is not a function of U[t] alone here, "
+               "because " + "; ".join(rmap["why"]) + ".")
 
 notices_panel(cfg, trace)
 st.subheader("Share and export")

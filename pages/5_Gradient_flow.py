@@ -1,9 +1,10 @@
 """Gradient flow: how the surrogate gradient of a loss travels back through time."""
 import streamlit as st
 
-from rleaky_viz.figures import (distance_figure, gradient_norm_figure, heatmap_figure,
+from rleaky_viz.figures import (distance_figure, gradient_norm_figure, heatmap_figure, jacobian_figure,
                                 param_grad_figure, paths_figure, surrogate_trajectory_figure)
-from rleaky_viz.flows import DISTANCE_SWEEP_PARAMETERS, DISTANCE_SWEEP_START
+from rleaky_viz.explain import jacobian_formula
+from rleaky_viz.flows import DISTANCE_SWEEP_PARAMETERS, DISTANCE_SWEEP_START, path_notes
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui import (notices_panel, run_gradient_flow, run_or_stop,
                            setup_page, sidebar)
@@ -40,6 +41,18 @@ m[3].metric("‖dL/dU‖ at the last step", f"{norms[-1]:.3g}")
 
 st.plotly_chart(heatmap_figure(flow, "dL_dmem"), key="gradients_heatmap", width="stretch")
 st.plotly_chart(gradient_norm_figure(flow), key="gradients_norms", width="stretch")
+if flow.jacobian is not None:
+    jac = flow.jacobian[:-1, 0].reshape(flow.jacobian.shape[0] - 1, -1)[:, neuron].abs()
+    st.caption(f"Why the norm changes: each step back multiplies neuron {neuron}'s gradient by "
+               f"∂U[t+1]/∂U[t] ({jacobian_formula(cfg)}). Here it is above 1 on "
+               f"{int((jac > 1).sum())} of {jac.numel()} steps and below 1 on "
+               f"{int((jac < 1).sum())}; the largest is {float(jac.max()):.3g}, the smallest "
+               f"{float(jac.min()):.3g}.")
+    st.plotly_chart(jacobian_figure(flow, neuron=neuron), key="gradients_jacobian", width="stretch")
+else:
+    st.caption("No per-step Jacobian here: U[t] alone is not the neuron's state in this setting "
+               "(a recurrence couples the neurons, inhibition does, or with reset_delay=False "
+               "the spike V feeds back was decided before U[t] took its reset).")
 st.plotly_chart(surrogate_trajectory_figure(flow, neuron=neuron), key="gradients_surrogate",
                 width="stretch")
 
@@ -49,10 +62,8 @@ st.dataframe({name: [float(g.reshape(-1)[0]) if g.numel() == 1 else float(g.norm
               for name, g in flow.param_grads.items()}, width="stretch")
 
 st.subheader("Paths: how dL/dU[t] arrives")
-totals = flow.path_totals()
-st.caption("Summed |contribution| over the run: " + ", ".join(f"{k} {v:.3g}" for k, v in totals.items())
-           + ". The reset path is zero because the reference detaches the reset signal"
-           + (" (the what-if above is on, so here it is not)." if cfg.reset_grad else "."))
+st.markdown("Summed |contribution| over this run, path by path, and why:\n\n"
+            + "\n".join(f"- {note}" for note in path_notes(flow)))
 st.plotly_chart(paths_figure(flow, neuron=neuron), key="gradients_paths", width="stretch")
 
 st.subheader("Vanishing and exploding")

@@ -6,6 +6,7 @@ from rleaky_viz.figures import fi_curve_figure, regime_map_figure, sweep_map_fig
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.regimes import REGIME_RULES, REGIMES
 from rleaky_viz.sweeps import point_config, value_range
+from rleaky_viz.theory import overlay_applies
 from rleaky_viz.ui import (apply_config, run_or_stop,
                            setup_page, sidebar)
 from rleaky_viz.ui.runner import run_sweep
@@ -55,10 +56,11 @@ if cfg.stimulus == "expression":
     st.warning("The stimulus is an expression: its amplitude does nothing, so these curves are flat.")
 fi = run_or_stop(lambda: run_sweep(cfg, fi_grid), PAGE.url(cfg), expected=(ValueError,))
 st.plotly_chart(fi_curve_figure(fi, x=FI_X, by=FI_BY), key="sweeps_fi", width="stretch")
-if cfg.recurrence == "none" and cfg.stimulus == "constant" and cfg.noise_std == 0:
-    st.caption("With no recurrence and a constant input I, the neuron fires only when "
-               "I + offset > θ·(1 − β) (the minimum firing current): each curve starts there. "
-               "Try recurrence = one_to_one to see the feedback bend the curves.")
+if overlay_applies(cfg):
+    st.caption(f"With no recurrence and a constant input I, a neuron fires within the run's "
+               f"T = {cfg.num_steps} steps only when I + offset > θ·(1 − β)/(1 − β^T) (θ·(1 − β) "
+               "only as T → ∞): each curve leaves zero there (right at it, float32 rounding "
+               "decides). Try recurrence = one_to_one to see the feedback bend the curves.")
 
 # ----------------------------------------------------------------------------- 2-D maps
 st.subheader("Maps over two settings")

@@ -12,7 +12,7 @@ import numpy as np
 from .config import SimConfig
 from .network import spectral_radius
 
-__all__ = ["update_equations", "odd_corners", "recurrence_term"]
+__all__ = ["update_equations", "odd_corners", "recurrence_term", "gradient_note", "jacobian_formula"]
 
 
 def recurrence_term(cfg: SimConfig) -> str:
@@ -35,8 +35,10 @@ def update_equations(cfg: SimConfig) -> list[str]:
     mech = cfg.reset_mechanism
     if mech == "subtract":
         lines.append(r"U[t] = B[t] - R[t]\,\theta")
-    elif mech == "zero":
+    elif mech == "zero" and cfg.reset_delay:
         lines.append(r"U[t] = B[t] - R[t]\,B[t]\quad\text{(a reset step keeps nothing, not even } I[t])")
+    elif mech == "zero":
+        lines.append(r"U[t] = B[t] - R[t]\,B[t]")
     else:
         lines.append(r"U[t] = B[t]\quad\text{(no reset)}")
     if cfg.state_quant_bits:
@@ -47,11 +49,41 @@ def update_equations(cfg: SimConfig) -> list[str]:
     else:
         lines.append(rf"S[t] = H\big(U[t]-\theta\big){g}")
     if not cfg.reset_delay and mech != "none":
-        g_div = "" if cfg.graded_spikes_factor == 1 or cfg.inhibition else rf"/{cfg.graded_spikes_factor:g}"
+        # the reference divides by g here even under inhibition (where S carries no g)
+        g_div = "" if cfg.graded_spikes_factor == 1 else rf"/{cfg.graded_spikes_factor:g}"
         lines.append(rf"D[t] = S[t]{g_div} - R[t]")
         lines.append(r"U[t] \leftarrow U[t] - D[t]\,\theta" if mech == "subtract"
-                     else r"U[t] \leftarrow U[t] - D[t]\,U[t]")
+                     else r"U[t] \leftarrow U[t] - D[t]\,U[t]\quad\text{(a spike step ends at 0; "
+                          r"the next step keeps its input)}")
     return lines
+
+
+def jacobian_formula(cfg: SimConfig) -> str:
+    """∂U[t+1]/∂U[t] in words for ``cfg`` (where U alone is the state: none or one-to-one)."""
+    v = "V·g·σ'(U[t] − θ)" if cfg.recurrence == "one_to_one" else ""
+    base = f"β + {v}" if v else "β"
+    if cfg.reset_mechanism == "zero" and cfg.reset_delay:
+        base = f"({base})·(1 − R[t+1])"
+    if not cfg.reset_delay and cfg.reset_mechanism == "subtract":
+        return f"{base}·(1 − θ·σ'[t+1]), the last factor the same-step reset's"
+    if not cfg.reset_delay and cfg.reset_mechanism == "zero":
+        return (f"{base}·(1 − D[t+1] − N[t+1]·σ'[t+1]), the last factor the same-step zero "
+                "reset's")
+    return base
+
+
+def gradient_note(cfg: SimConfig) -> str:
+    """What carries gradient through the reset, for ``cfg`` (the Home page's sentence)."""
+    if cfg.reset_grad:
+        return ("the what-if reset_grad is on: the reset R passes the surrogate gradient too "
+                "(not snnTorch)")
+    if cfg.reset_mechanism == "none":
+        return "there is no reset, so nothing to detach"
+    if cfg.reset_delay:
+        return "the reset R carries no gradient (snnTorch detaches it)"
+    return ("R is detached, but with reset_delay=False the same-step reset D = S/g − R uses the "
+            "spike S, which carries the surrogate gradient: each step's own reset scales the "
+            "gradient passing through it")
 
 
 def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None) -> list[str]:
@@ -65,9 +97,15 @@ def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None
     if cfg.beta < 0 or cfg.beta > 1:
         notes.append(f"β = {cfg.beta:g} is outside [0, 1]: the reference clamps it to "
                      f"{min(max(cfg.beta, 0), 1):g} in every step (the stored value is kept).")
-    if cfg.reset_mechanism == "zero":
+        if cfg.learn_beta:
+            notes.append(f"β is learnable but outside [0, 1]: the clamp passes no gradient there, "
+                         f"so dL/dβ = 0 and training cannot move β = {cfg.beta:g} back.")
+    if cfg.reset_mechanism == "zero" and cfg.reset_delay:
         notes.append("Reset to zero: on the step after a spike the membrane is set to 0 after the "
                      "input is added, so that step's input (and recurrent current) is dropped.")
+    elif cfg.reset_mechanism == "zero":
+        notes.append("Reset to zero with reset_delay=False: the spike step itself ends at 0, and "
+                     "the next step keeps its input (its delayed reset R = H(0 − θ) is 0).")
     beta = min(max(cfg.beta, 0.0), 1.0)
     if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "subtract" and cfg.V >= cfg.threshold:
         # while firing every step, U' = βU + I + V - θ: its fixed point (I + V - θ)/(1 - β)
@@ -88,10 +126,17 @@ def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None
         if radius > 1:
             notes.append(f"The recurrent matrix has spectral radius {radius:.2f} > 1: activity can "
                          "feed itself and run away.")
-    if cfg.inhibition:
+    if cfg.inhibition and (cfg.reset_delay or cfg.reset_mechanism != "subtract"):
         notes.append("Inhibition suppresses spikes, not resets: a suppressed neuron above θ is "
-                     "still reset on the next step as if it had fired. The graded-spike factor is "
-                     "not applied to inhibited layers.")
+                     "still reset on the next step as if it had fired"
+                     + ("" if cfg.reset_mechanism != "none" else " (here there is no reset)")
+                     + ". The graded-spike factor is not applied to the spikes of inhibited layers.")
+    elif cfg.inhibition:
+        notes.append("Inhibition with reset_delay=False and subtract reset: a suppressed neuron above "
+                     "θ is not reset "
+                     "(D = S/g − R = −1 undoes its delayed reset), so it stays above θ until it "
+                     "wins. The graded-spike factor is not applied to the spikes of inhibited "
+                     "layers, but D still divides by it.")
     if not cfg.reset_delay and cfg.reset_mechanism != "none":
         notes.append("reset_delay=False: the reset is applied in the same step as the spike, but "
                      "the spike decision was made before that step's reset.")

@@ -6,17 +6,23 @@ the input, and every learnable parameter, plus a split of dL/dU[t] into the
 paths it arrives by:
 
 * ``direct``: the loss looks at U[t] (or at S[t], through the surrogate);
-* ``leak``: through U[t+1] = β·U[t] + ..., the β path;
+* ``leak``: through U[t+1] = β·U[t] + ..., the β path (with ``reset_delay=False``
+  only what the same-step reset lets through: all of it for subtract, nothing
+  where a same-step zero reset fired);
 * ``recurrent``: through S[t] -> rec(S[t]) -> U[t+1], scaled by the
-  surrogate derivative at U[t];
+  surrogate derivative at U[t] (``reset_delay=True`` only: otherwise S[t] was
+  decided before U[t] took its reset, and U[t] does not move it);
+* ``same_step_reset`` (``reset_delay=False``): through U[t+1]'s own reset,
+  D = S[t+1]/g - R[t+1]: S[t+1] carries the surrogate gradient (only R is
+  detached), so each step multiplies the gradient by 1 - θ·σ' (subtract);
+* ``next_spike`` (``reset_delay=False``): through the spike S[t+1], decided
+  on β·U[t] + ..., to the loss's look at it and to its recurrence;
 * ``reset``: through the reset signal R[t+1] = H(U[t] - θ).  The reference
   detaches it, so this is zero, unless the what-if ``reset_grad`` is on.
 
-The four add up to dL/dU[t] (up to rounding, which is large in absolute
-terms when gradients explode).  With ``reset_delay=False`` and a reset
-mechanism, a step's spike is decided before that step's own reset, so U[t]
-(taken after it) reaches later spikes only through the next step's leak term,
-and its spike paths are counted there.
+They add up to dL/dU[t] (up to rounding, which is large in absolute terms
+when gradients explode).  :func:`path_notes` says in words, from a run's own
+numbers, which of them carry gradient and why.
 
 The run and its gradients come from ``core.backprop`` (the fast engine's
 hand-written BPTT where it applies, autograd over the step loop elsewhere);
@@ -33,15 +39,18 @@ import torch
 import torch.nn.functional as F
 
 from .config import DISTANCE_FIELDS, SimConfig
+from .dynamics import map_applies
 from .core import backprop
 from .network import spectral_radius
 from .simulate import Trace, build_neuron, resolve_device
 from .stimulus import make_input
 
-__all__ = ["LOSSES", "LossError", "FlowResult", "gradient_flow", "loss_function", "gradient_vs_distance",
+__all__ = ["LOSSES", "PATHS", "LossError", "path_notes", "FlowResult", "gradient_flow", "loss_function", "gradient_vs_distance",
            "DISTANCE_SWEEP_PARAMETERS", "DISTANCE_SWEEP_START", "dead_stretches"]
 
 LOSSES = ("spike_count", "membrane_mse", "cross_entropy", "spike_times")
+# The paths dL/dU[t] arrives by (FlowResult.paths), in the order the views draw them.
+PATHS = ("direct", "leak", "recurrent", "same_step_reset", "next_spike", "reset")
 
 
 class LossError(ValueError):
@@ -98,8 +107,10 @@ class FlowResult:
     dL_dinput: torch.Tensor        # dL/dx[t]
     param_grads: dict              # name (as in named_parameters()) -> gradient
     surrogate_grad: torch.Tensor   # dS/dz along the trajectory
-    paths: dict                    # "direct", "leak", "recurrent", "reset" -> (T, batch, *neurons)
+    paths: dict                    # each of PATHS -> (T, batch, *neurons)
     reset_grad: bool               # the what-if was on
+    late_reset: bool = False       # reset_delay=False with a reset mechanism: the same-step reset
+    jacobian: Optional[torch.Tensor] = None  # ∂U[t+1]/∂U[t], where U[t] alone is the state
 
     def step_norms(self) -> np.ndarray:
         """||dL/dU[t]|| over neurons and batch, per step: shape (T,)."""
@@ -136,30 +147,133 @@ def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
     grads = backprop(neuron, x, checked_loss, record=True, reset_grad=what_if)
     out, rule = grads.rollout, grads.rule
     with torch.no_grad():
-        # how S[t] moves with U[t] (surrogate derivative times g or the
-        # inhibition mask; zero where the spike was decided before the reset)
-        factor = rule.mem_spike_factor(out.surrogate_grad, out.decision)
-        # B[t] = leak + x[t] + rec adds x with weight 1: dL/dx[t] is also the
-        # adjoint of the leak and recurrent terms of step t
-        g_base = grads.dL_dinput
-        leak = torch.zeros_like(grads.dL_dmem)
-        leak[:-1] = g_base[1:] * rule.beta
-        recurrent = torch.zeros_like(grads.dL_dmem)
-        recurrent[:-1] = rule.recurrent_vjp(out.spk, g_base)[1:] * factor[:-1]
-        direct = grads.dL_dmem_direct + grads.dL_dspk_direct * factor
-        # R[t+1] = H(U[t] - θ): its adjoint reaches U[t] through the reset's derivative
-        reset = torch.zeros_like(grads.dL_dmem)
-        if grads.dL_dreset is not None:
-            reset[:-1] = grads.dL_dreset[1:] * rule.reset_derivative(out.mem)[:-1]
+        # ∂U[t+1]/∂U[t] where U[t] alone is the neuron's state (dynamics.map_applies): there
+        # it is (β + V·∂S[t]/∂U[t])·∂N[t+1]/∂B[t+1], times the same-step reset's factor of
+        # step t+1 with reset_delay=False (one-to-one with the spike decided on U[t]:
+        # β + V·g·σ' per step); the detached reset R adds nothing; the last step has none
+        paths, jacobian = _split_paths(grads, out, rule, jacobian=map_applies(
+            cfg.replace(stimulus="constant", noise_std=0.0)))
     cpu = lambda t: t.detach().to("cpu")  # noqa: E731
     trace = Trace.from_rollout(cfg, x, out, neuron, device, notice)
     return FlowResult(trace=trace, loss=float(grads.loss), dL_dmem=cpu(grads.dL_dmem),
                       dL_dinput=cpu(grads.dL_dinput),
                       param_grads={n: cpu(g) for n, g in grads.param_grads.items()},
                       surrogate_grad=cpu(out.surrogate_grad),
-                      paths={"direct": cpu(direct), "leak": cpu(leak), "recurrent": cpu(recurrent),
-                             "reset": cpu(reset)},
-                      reset_grad=what_if)
+                      paths={name: cpu(value) for name, value in paths.items()},
+                      reset_grad=what_if, late_reset=bool(rule.late_reset),
+                      jacobian=None if jacobian is None else cpu(jacobian))
+
+
+def _split_paths(grads, out, rule, jacobian: bool = False):
+    """dL/dU[t] split by the edge it leaves U[t] by (see the module docstring); they add up to it.
+
+    Returns ``(paths, jac)``: ``jac`` is ∂U[t+1]/∂U[t] when asked for (the
+    neuron's state is U[t] alone, see ``dynamics.map_applies``), else None.
+    Paths that are zero in this setting share one zero tensor (memory: a flow
+    of a large batch holds a dozen tensors of the run's size).
+    """
+    T = grads.dL_dmem.shape[0]
+    g_base = grads.dL_dinput  # B[t] = leak + x[t] + rec adds x with weight 1: dL/dB[t] = dL/dx[t]
+    zero = torch.zeros_like(grads.dL_dmem)
+    paths = dict.fromkeys(PATHS, zero)
+    # how S[t] moves with the returned U[t] (zero with a same-step reset: decided before it)
+    factor = rule.mem_spike_factor(out.surrogate_grad, out.decision)
+    paths["direct"] = grads.dL_dmem_direct + grads.dL_dspk_direct * factor
+    # dL/dS[t] through rec(S[t]) into B[t+1]
+    through_rec = rule.recurrent_vjp(out.spk, g_base)
+    if not rule.late_reset:
+        recurrent = torch.zeros_like(zero)
+        recurrent[:-1] = through_rec[1:] * factor[:-1]
+        paths["recurrent"] = recurrent
+    jac = None
+    if T > 1:
+        # U[t] enters step t+1 as β·U[t] inside B[t+1]; there N[t+1] = B[t+1] (- the delayed
+        # reset), and with reset_delay=False U[t+1] = N[t+1] - D·(θ or N), D = S[t+1]/g - R
+        into = rule.beta * rule.base_derivative(out.reset[1:])
+        if rule.late_reset:
+            hold, through_spike, ds = rule.late_reset_derivatives(out.spk, out.decision, out.reset,
+                                                                  out.surrogate_grad)
+            leak, same, spike = (torch.zeros_like(zero) for _ in range(3))
+            leak[:-1] = into * grads.dL_dmem[1:] * hold[1:]
+            same[:-1] = into * grads.dL_dmem[1:] * through_spike[1:]
+            # dL/dS[t+1] in total: the loss's own look, and through rec(S[t+1]) into B[t+2]
+            dL_dspk = grads.dL_dspk_direct[1:].clone()
+            dL_dspk[:-1] += through_rec[2:]
+            spike[:-1] = into * dL_dspk * ds[1:]
+            paths.update(leak=leak, same_step_reset=same, next_spike=spike)
+            del dL_dspk
+            if jacobian:
+                jac = torch.zeros_like(zero)
+                # U[t] does not move S[t] here (decided before its reset): only β·U[t] counts
+                jac[:-1] = into * (hold[1:] + through_spike[1:])
+            del hold, through_spike, ds
+        else:
+            leak = torch.zeros_like(zero)
+            leak[:-1] = g_base[1:] * rule.beta
+            paths["leak"] = leak
+            if jacobian:
+                jac = torch.zeros_like(zero)
+                jac[:-1] = (rule.beta + _v(rule, out) * factor[:-1]) * rule.base_derivative(out.reset[1:])
+    elif jacobian:
+        jac = torch.zeros_like(zero)
+    # R[t+1] = H(U[t] - θ): its adjoint reaches U[t] through the reset's derivative
+    if grads.dL_dreset is not None:
+        reset = torch.zeros_like(zero)
+        reset[:-1] = grads.dL_dreset[1:] * rule.reset_derivative(out.mem)[:-1]
+        paths["reset"] = reset
+    return paths, jac
+
+
+def _v(rule, out) -> torch.Tensor:
+    """V of the one-to-one recurrence (0 for recurrence none), shaped to broadcast."""
+    return rule.recurrent(torch.ones_like(out.spk[:1]))[0]
+
+
+_PATH_WHY = {
+    "direct": "the loss looks at U[t] or S[t] itself",
+    "leak": "β·U[t] carries into the next step",
+    "recurrent": "S[t] feeds back through the recurrence, scaled by the surrogate",
+    "same_step_reset": "with reset_delay=False the reset D = S/g − R of each step uses the spike S, "
+                       "which carries the surrogate gradient (only R is detached)",
+    "next_spike": "with reset_delay=False the next spike is decided on β·U[t] + ..., before "
+                  "U[t+1] takes its reset",
+    "reset": "the what-if reset_grad lets the gradient through R[t+1] = H(U[t] − θ)",
+}
+_PATH_ZERO = {
+    "direct": {True: "the loss does not look at U[t] itself, and with reset_delay=False S[t] does "
+                     "not move with U[t]", False: "the loss does not look at U[t] or S[t] here"},
+    "leak": {True: "every step's same-step zero reset stopped it (or no gradient reached it)",
+             False: "no gradient reached it in this run"},
+    "recurrent": {True: "with reset_delay=False S[t] is decided before U[t] takes its reset, so "
+                        "U[t] does not move S[t]", False: "no spike gradient reached it here"},
+    "same_step_reset": {True: "no surrogate gradient at the spike decisions here",
+                        False: "there is no same-step reset (reset_delay=True, or no reset)"},
+    "next_spike": {True: "no surrogate gradient at the spike decisions here",
+                   False: "there is no same-step reset (reset_delay=True, or no reset)"},
+    "reset": {True: "snnTorch detaches the reset signal R", False: "snnTorch detaches the reset signal R"},
+}
+
+
+def path_notes(flow: "FlowResult", rel: float = 1e-9) -> list[str]:
+    """In words, from ``flow``'s own numbers: which paths carry gradient in this run, and why.
+
+    A path counts as carrying gradient when its summed |contribution| is
+    above ``rel`` of the largest path's.
+    """
+    totals = flow.path_totals()
+    top = max(totals.values()) if totals else 0.0
+    notes = []
+    for name in PATHS:
+        value = totals.get(name, 0.0)
+        label = name.replace("_", " ")
+        if top > 0 and value > rel * top:
+            notes.append(f"{label} ({value:.3g}): {_PATH_WHY[name]}.")
+        else:
+            why = _PATH_ZERO[name][flow.late_reset]
+            if name == "reset" and flow.reset_grad:
+                why = "the what-if is on, but no surrogate gradient reached R here"
+            notes.append(f"{label}: 0, {why}.")
+    return notes
 
 
 def dead_stretches(surrogate_grad: np.ndarray, rel: float = 1e-3, min_len: int = 3) -> list[tuple[int, int]]:

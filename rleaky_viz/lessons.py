@@ -17,8 +17,9 @@ LESSON_ORDER = ("tonic", "strict_threshold", "beta_clamped", "zero_reset_drops_i
 
 # What to point at on the chart, and a question for the class.
 LESSON_NOTES = {
-    "tonic": ("Watch the membrane climb towards θ, cross it, drop by θ and climb again: the "
-              "same rise every time, so the spikes are evenly spaced.",
+    "tonic": ("Watch the membrane climb towards θ, cross it, drop by θ and climb again. The "
+              "drop is always θ, but it starts from wherever U was, so the intervals cycle "
+              "(5, 4, 4 steps) instead of being all equal.",
               "Lower the input below θ·(1-β) = 0.1 in the explorer. What happens, and why?"),
     "strict_threshold": ("The membrane reaches θ exactly and stays there: no spike, because the "
                          "test is U > θ, not U ≥ θ.",
@@ -27,25 +28,29 @@ LESSON_NOTES = {
                      "straight line, exactly as with β = 1.",
                      "Why would a library clamp β instead of refusing it?"),
     "zero_reset_drops_input": ("After each spike the next step's membrane is 0: the input of that "
-                               "step is thrown away, so the neuron fires more slowly than with "
-                               "subtract.",
-                               "Switch reset_mechanism to subtract: how much faster does it fire?"),
+                               "step is thrown away.",
+                               "Switch reset_mechanism to subtract: here it fires just as often "
+                               "(15 spikes either way). Why does throwing an input away cost "
+                               "nothing with β = 0.5, and would it with β = 0.95?"),
     "runaway_v_equals_threshold": ("After the pulse ends the input is 0, yet the neuron keeps "
                                    "firing: each spike feeds back V = θ, exactly what the reset "
                                    "takes away.",
                                    "Lower V a little, or β below 1: does the activity die out?"),
     "recurrent_bias": ("The input is zero and some neurons still fire: the nn.Linear of the "
                        "recurrence adds its bias every step.",
-                       "Which neurons fire: what do their biases have in common?"),
-    "winner_take_all": ("With inhibition only one neuron of the sample spikes on a step: the one "
-                        "driven hardest wins.",
+                       "Which neurons fire first: what do their biases have in common? Do the "
+                       "later ones have it too?"),
+    "winner_take_all": ("With inhibition at most one neuron of the sample spikes on a step: the "
+                        "one furthest above θ at that moment wins (not always the one driven "
+                        "hardest: every neuron wins now and then).",
                         "Turn inhibition off in the explorer: how many neurons fire then?"),
     "self_sustained": ("A short kick, then the raster keeps going: the activity circulates in the "
                        "recurrent weights.",
                        "Lower the weight gain step by step: where does the activity stop "
                        "sustaining itself?"),
-    "centre_surround": ("Press ▶ on the spike maps: spots of activity with quiet rings around "
-                        "them, shaped by the kernel.",
+    "centre_surround": ("Press ▶ on the spike maps: after the first steps the same isolated "
+                        "cells fire step after step, their neighbours silent. The centre "
+                        "excites itself, the surround silences the neighbours; nothing travels.",
                         "What happens with lateral_excitation instead?"),
 }
 

@@ -41,12 +41,14 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("tonic", "Tonic spiking",
-           "A constant current above the minimum firing current (θ·(1-β) = 0.1 here) makes "
-           "the neuron fire at a steady rhythm: integrate, cross θ, subtract θ, repeat.",
+           "A constant current well above θ·(1-β) = 0.1 makes the neuron fire again and again: "
+           "integrate, cross θ, subtract θ, repeat. What is left above θ carries over, so the "
+           "intervals repeat in a short cycle (here 5, 4, 4 steps) rather than being all equal.",
            "neuron", {"recurrence": "none", "amplitude": 0.3, "num_steps": 100}),
     Preset("recurrent_bias", "Firing with zero input",
            "A linear recurrence is an nn.Linear with a bias, and the bias is added every step "
-           "even when nobody spikes. With zero input, neurons whose bias exceeds θ·(1-β) still fire.",
+           "even when nobody spikes. With zero input, the first neurons to fire are ones whose "
+           "bias alone exceeds θ·(1-β); their spikes then reach the others through W.",
            "population", {"recurrence": "linear", "num_neurons": 40, "amplitude": 0.0, "noise_std": 0.0,
                           "num_steps": 200}),
     Preset("zero_reset_drops_input", "Reset to zero drops the next input",
@@ -67,8 +69,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                           "weight_gain": 3.0, "stimulus": "pulse", "amplitude": 1.5, "width": 5,
                           "period": 10000, "num_steps": 300}),
     Preset("winner_take_all", "Winner-take-all inhibition",
-           "With inhibition only the neuron with the largest U - θ in a sample may spike: "
-           "neurons driven almost as hard stay silent. Their resets are not suppressed, though.",
+           "With inhibition only the neuron with the largest U - θ in a sample may spike: at "
+           "most one spike per step across the layer, however many are above θ. Their resets "
+           "are not suppressed, though: a neuron above θ that lost is still reset.",
            "population", {"recurrence": "none", "num_neurons": 10, "inhibition": True,
                           "input_spread": 0.3, "amplitude": 0.4, "num_steps": 150}),
     Preset("strict_threshold", "U = θ does not spike",
@@ -79,9 +82,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "The reference clamps β into [0, 1] inside the update, so β = 1.5 behaves exactly "
            "like β = 1: a perfect integrator, not an exploding one.",
            "neuron", {"recurrence": "none", "beta": 1.5, "amplitude": 0.15, "num_steps": 80}),
-    Preset("centre_surround", "Centre-surround waves on a grid",
+    Preset("centre_surround", "Centre-surround patterns on a grid",
            "A conv recurrence with an excitatory centre and inhibitory surround turns noisy "
-           "input into spatially structured spiking.",
+           "input into a fixed pattern of isolated cells that keep firing, with silent "
+           "neighbours: the noise of the first steps picks the cells, then the pattern stays.",
            "conv", {"recurrence": "conv2d", "kernel_init": "centre_surround", "weight_gain": 1.5,
                     "stimulus": "noise", "amplitude": 0.08, "noise_std": 0.1, "num_steps": 150}),
 ]}

@@ -18,6 +18,20 @@ import math
 __all__ = ["analytic_overlay", "overlay_applies", "applicable_overlay"]
 
 
+def _min_current(theta: float, beta: float, steps: int) -> float:
+    """The least constant current that fires within ``steps`` steps, in exact arithmetic.
+
+    From ``U[t] = I·(1 - β^t)/(1 - β)`` (``I·t`` for β = 1), largest at ``t = steps``:
+    the neuron fires by then iff ``I > θ·(1 - β)/(1 - β^steps)``.  It falls to
+    the rheobase ``θ·(1 - β)`` only as ``steps -> ∞``.
+    """
+    if steps < 1:
+        return math.inf
+    if beta >= 1.0:
+        return theta / steps
+    return theta * (1.0 - beta) / (1.0 - beta ** steps)
+
+
 def _number(cfg, name: str) -> float:
     value = getattr(cfg, name, None)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -35,11 +49,15 @@ def analytic_overlay(cfg) -> dict:
     * ``steady_state``: ``I/(1 - β)``, where ``U`` settles without spiking
       (±inf for ``β = 1`` and ``I ≠ 0``, 0 for ``I = 0``);
     * ``rheobase``: ``θ·(1 - β)``; the neuron fires iff ``I`` is strictly greater;
-    * ``fires``: ``I > rheobase``;
+    * ``fires``: ``I > rheobase``: it fires if the run is long enough (exact arithmetic);
+    * ``min_current``: ``θ·(1 - β)/(1 - β^T)`` (``θ/T`` for β = 1), the least
+      constant current that fires within the run's ``T`` steps; near it float32
+      rounding decides, so views show it as a boundary, not a promise;
     * ``tau``: membrane time constant ``-1/ln β`` in steps (inf for ``β >= 1``,
       0 for ``β <= 0``);
     * ``exact``: whether the formulas describe this config's input exactly
-      (a constant stimulus with no noise and no spread across neurons).
+      (a constant stimulus with no noise, no spread across neurons and no
+      state quantisation, which moves U off the formula's values).
 
     The recurrence is ignored (it is silent before the first spike, except
     for the bias of a linear layer).
@@ -58,7 +76,10 @@ def analytic_overlay(cfg) -> dict:
     else:
         tau = -1.0 / math.log(beta)
     rheobase = theta * (1.0 - beta)
+    steps = int(getattr(cfg, "num_steps", 0) or 0)
+    min_current = _min_current(theta, beta, steps)
     exact = (getattr(cfg, "stimulus", "constant") == "constant"
+             and not getattr(cfg, "state_quant_bits", 0)
              and getattr(cfg, "noise_std", 0.0) == 0.0
              and (getattr(cfg, "input_spread", 0.0) == 0.0 or getattr(cfg, "neuron_count", 1) == 1))
     return {
@@ -67,6 +88,7 @@ def analytic_overlay(cfg) -> dict:
         "steady_state": steady,
         "rheobase": rheobase,
         "fires": current > rheobase,
+        "min_current": min_current,
         "tau": tau,
         "exact": bool(exact),
     }

@@ -66,9 +66,16 @@ def inputs():
     frame = sweep(SimConfig(num_steps=60), {"beta": value_range(0.5, 0.95, 4),
                                             "amplitude": value_range(0.0, 1.0, 5)})
     distance = gradient_vs_distance(SimConfig(num_steps=40), "beta", [0.5, 0.9])
-    return dict(single=single, other=other, linear=linear, conv=conv, flow=flow, dead=dead,
+    settling = simulate(SimConfig(num_steps=40, amplitude=0.05, recurrence="none"))
+    return dict(settling=settling, single=single, other=other, linear=linear, conv=conv, flow=flow, dead=dead,
                 flow_lin=flow_lin, frame=frame, distance=distance,
                 weight=linear.neuron.recurrent.weight.detach().numpy())
+
+
+def return_map(trace):
+    from rleaky_viz.dynamics import return_map as compute
+
+    return compute(trace)
 
 
 def _cases(i):
@@ -98,6 +105,7 @@ def _cases(i):
             [("sigmoid", {"slope": 5.0}), ("SFS", {"B": -0.5}), ("SSO", None)],
             z_range=(-400, 1), points=101, y_range=(-1.5, 1.5))),
         ("gradient_norm_figure", lambda: F.gradient_norm_figure(i["flow"])),
+        ("jacobian_figure", lambda: F.jacobian_figure(i["flow"])),
         ("gradient_norm_figure", lambda: F.gradient_norm_figure({"A": i["flow"],
                                                                  "B": i["flow_lin"]})),
         ("surrogate_trajectory_figure", lambda: F.surrogate_trajectory_figure(i["flow"])),
@@ -120,6 +128,8 @@ def _cases(i):
         ("compare_figure", lambda: F.compare_figure(single, i["other"], divergence=7,
                                                     names=("left", "right"))),
         ("mystery_figure", lambda: F.mystery_figure(single, i["other"])),
+        ("return_map_figure", lambda: F.return_map_figure(single, return_map(single))),
+        ("return_map_figure", lambda: F.return_map_figure(i["settling"], return_map(i["settling"]))),
     ]
 
 

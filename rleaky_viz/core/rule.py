@@ -186,6 +186,37 @@ class StepRule:
             return torch.zeros_like(surrogate_grad)
         return self.spike_factor(surrogate_grad, decision)
 
+    def base_derivative(self, reset: torch.Tensor) -> torch.Tensor:
+        """``∂N[t]/∂B[t]``: 1, or ``1 - R[t]`` for the delayed zero reset (quantisation passes it)."""
+        if self.mechanism == ZERO:
+            return 1 - reset
+        return torch.ones_like(reset)
+
+    def late_reset_derivatives(self, spk: torch.Tensor, decision: torch.Tensor, reset: torch.Tensor,
+                               surrogate_grad: torch.Tensor):
+        """How ``U'[t]`` moves with ``N[t]`` under the same-step reset, in two parts.
+
+        With ``reset_delay=False``, ``U' = N - D·θ`` (subtract) or ``N - D·N``
+        (zero), ``D = S'/g - R`` and ``S' = σ(P - θ)·g`` (or the inhibition
+        mask), so ``∂U'/∂N = hold + through_spike``:
+
+        * ``hold``: what passes without the surrogate: 1 (subtract), ``1 - D``
+          (zero: a same-step zero reset stops it);
+        * ``through_spike``: through ``S'`` inside ``D``: ``-θ·(∂S'/∂N)/g``
+          (subtract) or ``-N·(∂S'/∂N)/g`` (zero).
+
+        Returns ``(hold, through_spike, ∂S'/∂N)``; quantisation passes the
+        gradient straight through, so ``P`` and ``N`` move together.
+        """
+        ds = self.spike_factor(surrogate_grad, decision)
+        if not self.late_reset:
+            zero = torch.zeros_like(ds)
+            return torch.ones_like(ds), zero, ds
+        if self.mechanism == SUBTRACT:
+            return torch.ones_like(ds), -self.threshold * ds / self.gain, ds
+        late = spk / self.gain - reset
+        return 1 - late, -decision * ds / self.gain, ds
+
     def reset_derivative(self, mem: torch.Tensor) -> torch.Tensor:
         """``∂R[t+1]/∂U[t]``: zero as in the reference, the surrogate's with ``reset_grad``."""
         if not self.reset_grad:

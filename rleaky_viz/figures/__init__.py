@@ -6,12 +6,12 @@ Colours and layout defaults live in :mod:`rleaky_viz.figures.style`.
 """
 from .conv import conv_frames_figure, frame_steps, rate_map_figure
 from .network import spectrum_figure, weight_figure
-from .neuron import breakdown_figure, neuron_figure, traces_figure
+from .neuron import breakdown_figure, neuron_figure, return_map_figure, traces_figure
 from .population import heatmap_figure, population_rate, raster_figure, raster_mask, rate_figure
 from .style import COLORS, OKABE_ITO
 
 __all__ = [
-    "main_figure_kind", "neuron_figure", "breakdown_figure", "traces_figure",
+    "main_figure_kind", "neuron_figure", "return_map_figure", "breakdown_figure", "traces_figure",
     "raster_figure", "raster_mask", "rate_figure", "population_rate", "heatmap_figure",
     "weight_figure", "spectrum_figure",
     "conv_frames_figure", "rate_map_figure", "frame_steps",
@@ -20,10 +20,10 @@ __all__ = [
 from .surrogates import surrogate_figure, surrogate_oddities, surrogate_table
 
 __all__ += ["surrogate_figure", "surrogate_oddities", "surrogate_table"]
-from .gradients import (distance_figure, gradient_norm_figure, param_grad_figure, paths_figure,
-                        surrogate_trajectory_figure)
+from .gradients import (distance_figure, gradient_norm_figure, jacobian_figure, param_grad_figure,
+                        paths_figure, surrogate_trajectory_figure)
 
-__all__ += ["gradient_norm_figure", "surrogate_trajectory_figure", "paths_figure",
+__all__ += ["jacobian_figure", "gradient_norm_figure", "surrogate_trajectory_figure", "paths_figure",
             "param_grad_figure", "distance_figure"]
 from .training import loss_curve_figure, param_trajectory_figure
 

@@ -13,18 +13,21 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import _data as d
-from ..flows import dead_stretches
+from ..flows import PATHS, dead_stretches
 from ._spec import axis_ids, colorscale, figure, subplot_layout
 from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
-__all__ = ["gradient_norm_figure", "surrogate_trajectory_figure", "paths_figure",
+__all__ = ["input_gradient_note", "jacobian_figure", "gradient_norm_figure", "surrogate_trajectory_figure", "paths_figure",
            "param_grad_figure", "distance_figure"]
 
 PATH_COLORS = {"direct": COLORS["input"], "leak": COLORS["leak"],
-               "recurrent": COLORS["recurrent"], "reset": COLORS["reset"]}
+               "recurrent": COLORS["recurrent"], "same_step_reset": with_alpha(COLORS["reset"], 0.45),
+               "next_spike": COLORS["spikes"], "reset": COLORS["reset"]}
 PATH_LABELS = {"direct": "direct (the loss looks at U[t] or S[t])",
                "leak": "leak: through β·U[t] into U[t+1]",
                "recurrent": "recurrent: S[t] → rec → U[t+1], via the surrogate",
+               "same_step_reset": "same-step reset: D = S[t+1]/g − R in U[t+1], via the surrogate",
+               "next_spike": "next spike: β·U[t] → S[t+1] (decided before its reset)",
                "reset": "reset: through R[t+1] (detached: zero)"}
 
 
@@ -33,6 +36,17 @@ def _flow(flow):
     if getattr(flow, "trace", None) is None:
         raise ValueError("flow must be a FlowResult (it has no trace)")
     return flow
+
+
+def input_gradient_note(flow) -> str:
+    """How dL/dx[t] relates to dL/dU[t] in this run's setting (``tests/test_claims.py`` checks it)."""
+    if getattr(flow, "late_reset", False):
+        return ("with reset_delay=False each step's own reset comes after the input: "
+                "dL/dx[t] is the gradient before that reset, not dL/dU[t]")
+    if flow.trace.config.reset_mechanism == "zero":
+        return ("the input enters U[t] with weight 1, so dL/dx[t] equals dL/dU[t], "
+                "except at steps where a zero reset set U to 0 (there it is 0)")
+    return "the input enters U[t] with weight 1, so dL/dx[t] equals dL/dU[t]"
 
 
 def gradient_norm_figure(flow) -> go.Figure:
@@ -51,8 +65,7 @@ def gradient_norm_figure(flow) -> go.Figure:
         _flow(flow)
         curves = [("‖dL/dU[t]‖", flow.dL_dmem, COLORS["membrane"], "solid"),
                   ("‖dL/dx[t]‖", flow.dL_dinput, COLORS["input"], "dash")]
-        title = ("Gradient norm per step (log scale)<br><sup>the input enters U[t] with weight 1, "
-                 "so dL/dx[t] follows dL/dU[t] except where a zero reset drops it</sup>")
+        title = f"Gradient norm per step (log scale)<br><sup>{input_gradient_note(flow)}</sup>"
     data = []
     for name, tensor, color, dash in curves:
         T = tensor.shape[0]
@@ -120,7 +133,9 @@ def paths_figure(flow, neuron: int = 0, batch: int = 0) -> go.Figure:
     if getattr(flow, "reset_grad", False):
         labels["reset"] = "reset: through R[t+1] (what-if: NOT detached)"
     data = []
-    for name in ("direct", "leak", "recurrent", "reset"):
+    for name in PATHS:
+        if name not in flow.paths:
+            continue
         values = d._array(name, flow.paths[name])[:, batch].reshape(T, -1)[:, neuron]
         data.append(dict(type="bar", x=steps, y=values, name=labels[name],
                          marker=dict(color=PATH_COLORS[name], line=dict(width=0))))
@@ -171,5 +186,36 @@ def distance_figure(result: dict, parameter: str) -> go.Figure:
                          line=dict(color=SEQUENCE[i % len(SEQUENCE)])))
     layout = base_layout(title=f"How far back the gradient reaches, as {parameter} varies",
                          kind="grad-distance", x_title="steps back from the loss", y_title="‖dL/dU‖")
+    layout["yaxis"]["type"] = "log"
+    return figure(data, layout)
+
+
+def jacobian_figure(flow, neuron: int = 0, batch: int = 0) -> go.Figure:
+    """|∂U[t+1]/∂U[t]| of one neuron per step (``FlowResult.jacobian``), log scale, with the line 1.
+
+    Where it is below 1 a gradient travelling back shrinks, above 1 it grows;
+    their product from t to the end is what is left of a gradient at the last
+    step (drawn too).  Trace names: "|∂U[t+1]/∂U[t]|", "product to the end", "1".
+    """
+    _flow(flow)
+    if getattr(flow, "jacobian", None) is None:
+        raise ValueError("flow has no per-step Jacobian (U[t] alone is not the neuron's state here)")
+    T, B, shape = d.check_trace(flow, "jacobian")
+    batch = d.check_batch(batch, B)
+    neuron = d.check_int("neuron", neuron, 0, int(np.prod(shape)) - 1)
+    jac = np.abs(d.neuron_series(flow, "jacobian", batch, neuron).astype(np.float64))[:-1]
+    steps = np.arange(T - 1)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        product = np.cumprod(jac[::-1])[::-1]
+    data = [dict(type="scatter", x=steps, y=np.where(jac > 0, jac, np.nan), name="|∂U[t+1]/∂U[t]|",
+                 mode="lines", line=dict(color=COLORS["leak"], shape="hv")),
+            dict(type="scatter", x=steps, y=np.where(product > 0, product, np.nan),
+                 name="product to the end", mode="lines",
+                 line=dict(color=COLORS["membrane"], dash="dash")),
+            dict(type="scatter", x=[0, max(T - 2, 0)], y=[1.0, 1.0], name="1", mode="lines",
+                 line=dict(color=COLORS["reference"], dash="dot", width=1), hoverinfo="skip")]
+    layout = base_layout(title=f"Per-step Jacobian of neuron {neuron} (log scale)<br><sup>below 1 "
+                               "a gradient going back shrinks, above 1 it grows</sup>",
+                         kind="jacobian", x_title="time step t", y_title="|∂U[t+1]/∂U[t]|")
     layout["yaxis"]["type"] = "log"
     return figure(data, layout)

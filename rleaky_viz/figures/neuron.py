@@ -20,7 +20,7 @@ from . import _data as d
 from ._spec import axis_ids, figure, subplot_layout
 from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
-__all__ = ["neuron_figure", "breakdown_figure", "traces_figure"]
+__all__ = ["neuron_figure", "breakdown_figure", "traces_figure", "return_map_figure"]
 
 _NEURON_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "base", "decision")
 
@@ -214,4 +214,62 @@ def traces_figure(trace, neurons: Sequence[int], batch: int = 0) -> go.Figure:
                                f"{'s' if len(chosen) != 1 else ''} (sample {batch})",
                          kind="traces", x_title="time step", y_title="membrane U", height=420)
     layout["hovermode"] = "x unified"
+    return figure(data, layout)
+
+
+def return_map_figure(trace, rmap: dict, neuron: int = 0, batch: int = 0) -> go.Figure:
+    """The return map U[t] -> U[t+1] (``dynamics.return_map``) with the run's cobweb on it.
+
+    The map's graph (broken where the reset makes it jump), the diagonal
+    U[t+1] = U[t], the threshold, the fixed point where there is one, and the
+    trajectory as a cobweb: from (U[t], U[t]) up to (U[t], U[t+1]), across to
+    (U[t+1], U[t+1]).  Trace names: "map", "U[t+1] = U[t]", "threshold",
+    "cobweb", ("fixed point").
+    """
+    T, batch, neuron, _ = _check_neuron_args(trace, neuron, batch, ("mem",))
+    if not isinstance(rmap, dict) or not rmap.get("applies"):
+        raise ValueError("rmap must be a dynamics.return_map() result that applies")
+    u, nxt = np.asarray(rmap["u"], dtype=np.float64), np.asarray(rmap["next"], dtype=np.float64)
+    theta = float(rmap["threshold"])
+    # break the line where the map jumps (at the threshold, where the reset acts)
+    jump = np.abs(np.diff(nxt)) > 10 * max(float(np.median(np.abs(np.diff(nxt)))), 1e-12)
+    xs, ys = [], []
+    for i in range(len(u)):
+        xs.append(u[i])
+        ys.append(nxt[i])
+        if i < len(jump) and jump[i]:
+            xs.append(None)
+            ys.append(None)
+    mem = d.neuron_series(trace, "mem", batch, neuron).astype(np.float64)
+    cx, cy = [0.0], [0.0]  # from rest, U[-1] = 0
+    prev = 0.0
+    for value in mem:
+        cx += [prev, value]
+        cy += [value, value]
+        prev = value
+    lo = float(min(np.min(u), np.min(nxt)))
+    hi = float(max(np.max(u), np.max(nxt)))
+    data = [
+        dict(type="scatter", x=xs, y=ys, name="map", mode="lines",
+             line=dict(color=COLORS["membrane"], width=2),
+             hovertemplate="U[t] = %{x:.4g}<br>U[t+1] = %{y:.4g}<extra>map</extra>"),
+        dict(type="scatter", x=[lo, hi], y=[lo, hi], name="U[t+1] = U[t]", mode="lines",
+             line=dict(color=COLORS["reference"], dash="dot", width=1), hoverinfo="skip"),
+        dict(type="scatter", x=[theta, theta], y=[lo, hi], name="threshold", mode="lines",
+             line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
+             hovertemplate="θ = %{x:.4g}<extra>threshold</extra>"),
+        dict(type="scatter", x=cx, y=cy, name="cobweb", mode="lines",
+             line=dict(color=with_alpha(COLORS["input"], 0.7), width=1),
+             hovertemplate="%{x:.4g} → %{y:.4g}<extra>cobweb</extra>"),
+    ]
+    if rmap.get("fixed_point") is not None:
+        fp = float(rmap["fixed_point"])
+        data.append(dict(type="scatter", x=[fp], y=[fp], name="fixed point", mode="markers",
+                         marker=dict(color=COLORS["membrane"], size=10, symbol="circle-open",
+                                     line=dict(width=2)),
+                         hovertemplate="U* = %{x:.4g}<extra>fixed point</extra>"))
+    layout = base_layout(title=f"Return map of neuron {neuron}: U[t+1] against U[t], "
+                               f"input I = {rmap['current']:.4g}",
+                         kind="return-map", x_title="U[t]", y_title="U[t+1]", height=460)
+    layout["yaxis"].update(scaleanchor="x", scaleratio=1)
     return figure(data, layout)

@@ -1,0 +1,129 @@
+"""The return map of one neuron: U[t+1] as a function of U[t], from the update rule itself.
+
+With a constant input and no coupling to other neurons, one RLeaky step
+takes the neuron's membrane U[t] to U[t+1] and nothing else matters: the
+spike S[t] that feeds back (``V·S[t]``) and the reset ``R[t+1] = H(U[t] - θ)``
+are both decided by U[t].  Iterating that one-dimensional map is the whole
+run, so its graph explains the run: where it crosses the diagonal below θ
+the neuron settles (the steady state); where it has no such crossing the
+trajectory keeps jumping across θ (a firing cycle, the ISI pattern); where
+the branch above θ stays above θ it never stops firing (runaway).
+
+The map is evaluated by ``StepRule.step`` (the core's own update) on a grid
+of membranes, so it is exact for this discrete-time model, quantisation
+included.  It is a function of U[t] only where :func:`map_applies` says so:
+with ``reset_delay=False`` the spike S[t] is decided before U[t] takes its
+reset, so U[t] alone does not say what ``V·S[t]`` feeds back (unless V is 0,
+as with ``recurrence="none"``); a varying input, inhibition or a linear or
+conv recurrence couple the step to more than U[t].
+
+Pure PyTorch and numpy: nothing here imports Streamlit or Plotly.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .config import SimConfig
+from .core.rule import StepRule
+
+__all__ = ["map_applies", "map_conditions", "return_map", "map_at", "describe"]
+
+
+def map_conditions(cfg: SimConfig) -> list[str]:
+    """What keeps U[t+1] from being a function of U[t] alone in ``cfg`` (empty: the map applies)."""
+    why = []
+    if cfg.stimulus != "constant" or cfg.noise_std != 0:
+        why.append("the input changes from step to step (use a constant stimulus without noise)")
+    if cfg.recurrence not in ("none", "one_to_one"):
+        why.append(f"recurrence = {cfg.recurrence} couples each neuron to the others")
+    if cfg.inhibition:
+        why.append("inhibition couples each neuron to the others")
+    if (cfg.recurrence == "one_to_one" and cfg.V != 0 and not cfg.reset_delay
+            and cfg.reset_mechanism != "none"):
+        why.append("with reset_delay=False the spike that V feeds back was decided before U[t] "
+                   "took its reset, so U[t] alone does not fix it")
+    return why
+
+
+def map_applies(cfg: SimConfig) -> bool:
+    return not map_conditions(cfg)
+
+
+def return_map(trace, neuron: int = 0, batch: int = 0, points: int = 801) -> dict:
+    """The map U[t] -> U[t+1] of one neuron of ``trace``, on a grid covering its trajectory.
+
+    Returns ``u`` (the grid), ``next`` (U[t+1] for each), ``current`` (the
+    constant input I), ``threshold``, ``fixed_point`` (``I/(1-β)`` when it lies
+    below θ, where the map crosses the diagonal and the neuron settles; else
+    None) and ``applies`` (False: the map is not a function of U[t] here, and
+    ``u``/``next`` are empty; ``why`` says what stands in the way).
+    """
+    cfg = trace.config
+    why = map_conditions(cfg)
+    mem = trace.mem[:, batch].reshape(trace.mem.shape[0], -1)
+    count = mem.shape[1]
+    theta = float(trace.neuron.threshold.reshape(-1)[0 if trace.neuron.threshold.numel() == 1 else neuron])
+    current = float(trace.input[-1, batch].reshape(-1)[neuron])
+    empty = np.zeros(0)
+    out = dict(u=empty, next=empty, current=current, threshold=theta, fixed_point=None,
+               applies=not why, why=why, quantised=bool(cfg.state_quant_bits),
+               fired=False, fires_on=False)
+    spk = (trace.spk[:, batch].reshape(trace.spk.shape[0], -1)[:, neuron] != 0).numpy()
+    if spk.any():
+        out["fired"] = True
+        out["fires_on"] = bool(spk[int(np.flatnonzero(spk)[0]):].all())  # every step after the first spike
+    if why:
+        return out
+    u_seen = mem[:, neuron].double().numpy()
+    lo = min(float(u_seen.min()), 0.0, theta)
+    hi = max(float(u_seen.max()), theta)
+    span = max(hi - lo, 1e-3)
+    grid = np.linspace(lo - 0.1 * span, hi + 0.1 * span, int(points))
+    grid = np.union1d(grid, u_seen)  # the trajectory's own points are on the grid, exactly
+    rule = StepRule(trace.neuron)
+    with torch.no_grad():
+        dtype = trace.mem.dtype
+        u = torch.as_tensor(grid, dtype=dtype).reshape(-1, 1).expand(-1, count).clone()
+        x = trace.input[-1, batch].reshape(1, count).to(dtype).expand(u.shape[0], -1)
+        # the spike that step t fed back: decided on U[t] itself (reset_delay=True), or
+        # irrelevant (V = 0); S[t] = σ(P - θ)·g with P the decision membrane of U[t]
+        shift = rule.decision_membrane(u) - rule.threshold
+        spk = (shift > 0).to(dtype) * rule.gain
+        _, nxt = rule.step(x, spk, u)
+    out.update(u=grid, next=nxt[:, neuron].double().numpy())
+    beta = float(rule.beta.reshape(-1)[0])
+    # below θ nothing fires or resets, so the map is U -> β·U + I: it crosses the diagonal at
+    # I/(1-β) when that lies at or below θ (U = θ does not fire).  Quantisation makes a staircase.
+    if not out["quantised"] and beta < 1 and current / (1 - beta) <= theta:
+        out["fixed_point"] = current / (1 - beta)
+    return out
+
+
+def map_at(rmap: dict, u: np.ndarray) -> np.ndarray:
+    """The map's values at membranes ``u`` that are grid points (the trajectory's are)."""
+    index = np.searchsorted(rmap["u"], u)
+    return rmap["next"][index]
+
+
+def describe(rmap: dict) -> Optional[str]:
+    """One sentence about this map and run, from their own numbers (None where it does not apply)."""
+    if not rmap["applies"]:
+        return None
+    if rmap["quantised"]:
+        return ("With state quantisation the map is a staircase of levels: the cobweb shows "
+                "which of them this run visits.")
+    theta, fixed = rmap["threshold"], rmap["fixed_point"]
+    if fixed is not None:
+        return (f"The map crosses the diagonal below θ at U* = I/(1−β) = {fixed:.4g}: from rest "
+                "the membrane approaches it and never fires.")
+    if not rmap["fired"]:
+        return "The membrane never reaches θ in this run: the map has no crossing below θ it could settle on."
+    if rmap["fires_on"]:
+        return ("No crossing below θ, and from its first spike on the neuron fires on every step "
+                "of this run: the reset does not bring the membrane back below θ.")
+    return ("No crossing below θ, so the membrane cannot settle: it climbs past θ, fires, the "
+            "spike's reset (or its feedback) pulls it down, and it climbs again; the cobweb's "
+            "loops are that firing cycle.")
