@@ -4,7 +4,7 @@ import streamlit as st
 from rleaky_viz.dynamics import describe, return_map
 from rleaky_viz.figures import breakdown_figure, neuron_figure, return_map_figure
 from rleaky_viz.statistics import spike_stats
-from rleaky_viz.theory import analytic_overlay, overlay_applies
+from rleaky_viz.theory import analytic_overlay, latency_caption, overlay_applies
 from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui.present import present_figure
@@ -44,7 +44,7 @@ elif overlay:
                f"constant current that fires within T = {cfg.num_steps} steps "
                f"θ(1-β)/(1-β^T) = {overlay['min_current']:.4g} (θ(1-β) = {overlay['rheobase']:.4g} "
                "only as T → ∞; right at the boundary float32 rounding decides) · time constant "
-               f"τ = -1/ln β = {overlay['tau']:.3g} steps")
+               f"τ = -1/ln β = {overlay['tau']:.3g} steps" + latency_caption(cfg, overlay))
 fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
 t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
 shown = upto(trace, t) if t < trace.num_steps - 1 else trace

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["analytic_overlay", "overlay_applies", "applicable_overlay"]
+__all__ = ["analytic_overlay", "overlay_applies", "applicable_overlay", "first_spike_step",
+           "zero_reset_interval", "latency_caption"]
 
 
 def _min_current(theta: float, beta: float, steps: int) -> float:
@@ -106,3 +107,66 @@ def overlay_applies(cfg) -> bool:
 def applicable_overlay(cfg) -> "dict | None":
     """:func:`analytic_overlay` of ``cfg`` where it describes the run, else None."""
     return analytic_overlay(cfg) if overlay_applies(cfg) else None
+
+
+def first_spike_step(current: float, beta: float, threshold: float) -> "int | None":
+    """The step (0-based) of a lone neuron's first spike from rest under a constant ``current``.
+
+    From ``U[t] = I·(1 - β^(t+1))/(1 - β)`` (``I·(t+1)`` for β = 1) and the strict
+    test ``U > θ``: ``t* = floor(ln(1 - θ(1-β)/I) / ln β)``, or ``floor(θ/I)`` for
+    β = 1; None when it never fires (``I ≤ θ(1-β)``).  β is clamped to [0, 1]
+    as the update does.  Exact in real arithmetic: where the ratio is an
+    integer (U reaches θ exactly) float32 rounding decides the step.
+    """
+    beta = min(1.0, max(0.0, float(beta)))
+    current, threshold = float(current), float(threshold)
+    if current <= 0 or current <= threshold * (1 - beta):
+        return None
+    if beta == 0.0 or current > threshold:
+        return 0
+    if beta == 1.0:
+        return math.floor(threshold / current)
+    return math.floor(math.log(1 - threshold * (1 - beta) / current) / math.log(beta))
+
+
+def zero_reset_interval(current: float, beta: float, threshold: float) -> "int | None":
+    """The interval between spikes with ``reset_mechanism="zero"`` and ``reset_delay=True``.
+
+    After a spike the next step is set to 0 (its input dropped), and the climb
+    from rest starts again one step later: ``t* + 2`` steps, every time.
+    """
+    first = first_spike_step(current, beta, threshold)
+    return None if first is None else first + 2
+
+
+def _on_the_boundary(current: float, beta: float, threshold: float) -> bool:
+    """Whether U[t] = θ exactly at an integer step in real arithmetic (rounding then decides)."""
+    if beta in (0.0, 1.0) or current > threshold:
+        ratio = threshold / current if beta == 1.0 else 0.5
+    else:
+        r = 1 - threshold * (1 - beta) / current
+        if r <= 0:
+            return False
+        ratio = math.log(r) / math.log(beta)
+    return abs(ratio - round(ratio)) < 1e-4
+
+
+def latency_caption(cfg, overlay: dict) -> str:
+    """The explorer's words on the first spike (and the zero-reset interval), from the theory."""
+    first = first_spike_step(overlay["input_current"], overlay["beta"], _number(cfg, "threshold"))
+    if first is None or first >= cfg.num_steps:
+        return " · no spike within these steps"
+    beta, current = overlay["beta"], overlay["input_current"]
+    if first == 0 and (beta == 0.0 or current > _number(cfg, "threshold")):
+        formula = "0 (I > θ, or β = 0)"
+    elif beta == 1.0:
+        formula = f"⌊θ/I⌋ = {first}"
+    else:
+        formula = f"⌊ln(1 − θ(1−β)/I) / ln β⌋ = {first}"
+    text = f" · first spike at step t* = {formula}"
+    if _on_the_boundary(current, beta, _number(cfg, "threshold")):
+        return text + (f" in real arithmetic, but U reaches θ exactly there, so float32 rounding "
+                       f"decides between step {first - 1} and {first}")
+    if cfg.reset_mechanism == "zero" and cfg.reset_delay:
+        text += f", then every t* + 2 = {first + 2} steps (the zero reset drops one input)"
+    return text

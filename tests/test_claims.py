@@ -432,3 +432,63 @@ def test_the_per_step_jacobian_chains_the_gradient_and_matches_its_formula():
             expected = cfg.beta * (1 - cfg.threshold * sg[1:])
             assert torch.allclose(jac[:-1], expected, rtol=1e-5, atol=1e-7), cfg
     assert shown >= 20
+
+
+def _near_boundary(current, beta, theta) -> bool:
+    """Where U reaches θ exactly in real arithmetic, float32 rounding decides the step."""
+    beta = min(1.0, max(0.0, beta))
+    if beta in (0.0, 1.0):
+        ratio = theta / current
+    else:
+        r = 1 - theta * (1 - beta) / current
+        if abs(r) < 1e-5:
+            return True
+        if r <= 0:
+            return False
+        ratio = np.log(r) / np.log(beta)
+    return abs(ratio - round(ratio)) < 1e-4
+
+
+@pytest.mark.parametrize("mechanism, delay", [("zero", True), ("subtract", True), ("zero", False)])
+def test_first_spike_latency_and_the_zero_reset_interval(mechanism, delay):
+    from rleaky_viz.theory import first_spike_step, zero_reset_interval
+
+    checked = 0
+    for beta, theta, current in itertools.product((0.0, 0.5, 0.8, 0.9, 0.95, 1.0, 1.3), (0.5, 1.0),
+                                                  np.linspace(0.05, 1.5, 30)):
+        current = float(current)
+        if _near_boundary(current, beta, theta):
+            continue
+        cfg = SimConfig(recurrence="none", beta=beta, threshold=theta, amplitude=current,
+                        num_steps=300, reset_mechanism=mechanism, reset_delay=delay)
+        s = np.flatnonzero(spikes(simulate(cfg))[:, 0, 0])
+        first = first_spike_step(current, beta, theta)
+        if first is not None and first >= cfg.num_steps:
+            first = None
+        assert (int(s[0]) if s.size else None) == first, (beta, theta, current)
+        if mechanism == "zero" and delay and s.size > 1:
+            assert set(np.diff(s)) == {zero_reset_interval(current, beta, theta)}, (beta, theta, current)
+        checked += 1
+    assert checked > 300
+
+
+def test_the_explorers_latency_words():
+    from rleaky_viz.theory import latency_caption
+
+    for amplitude, mechanism, beta in itertools.product((0.05, 0.15, 0.3, 0.6, 1.2), ("subtract", "zero"),
+                                                        (0.9, 1.0, 0.0)):
+        cfg = SimConfig(recurrence="none", amplitude=amplitude, reset_mechanism=mechanism, num_steps=100,
+                        beta=beta)
+        assert overlay_applies(cfg)
+        text = latency_caption(cfg, analytic_overlay(cfg))
+        s = np.flatnonzero(spikes(simulate(cfg))[:, 0, 0])
+        if "no spike" in text:
+            assert not s.size
+            continue
+        if "rounding decides" in text:
+            first = int(text.split("⌋ = ")[1].split(" ")[0])
+            assert int(s[0]) in (first - 1, first)
+            continue
+        assert f"= {int(s[0])}" in text or (s[0] == 0 and "t* = 0" in text)
+        if "every t* + 2" in text:
+            assert set(np.diff(s)) == {int(s[0]) + 2}
