@@ -3,6 +3,7 @@ import streamlit as st
 
 from rleaky_viz.figures import (distance_figure, gradient_norm_figure, heatmap_figure, jacobian_figure,
                                 param_grad_figure, paths_figure, surrogate_trajectory_figure)
+from rleaky_viz.dynamics import map_conditions
 from rleaky_viz.explain import jacobian_formula
 from rleaky_viz.flows import DISTANCE_SWEEP_PARAMETERS, DISTANCE_SWEEP_START, path_notes
 from rleaky_viz.navigation import PAGES
@@ -50,9 +51,8 @@ if flow.jacobian is not None:
                f"{float(jac.min()):.3g}.")
     st.plotly_chart(jacobian_figure(flow, neuron=neuron), key="gradients_jacobian", width="stretch")
 else:
-    st.caption("No per-step Jacobian here: U[t] alone is not the neuron's state in this setting "
-               "(a recurrence couples the neurons, inhibition does, or with reset_delay=False "
-               "the spike V feeds back was decided before U[t] took its reset).")
+    st.caption("No per-step Jacobian here: U[t] alone is not the neuron's state in this setting, "
+               "because " + "; ".join(map_conditions(cfg, input_may_vary=True)) + ".")
 st.plotly_chart(surrogate_trajectory_figure(flow, neuron=neuron), key="gradients_surrogate",
                 width="stretch")
 

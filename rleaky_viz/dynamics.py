@@ -32,10 +32,14 @@ from .core.rule import StepRule
 __all__ = ["map_applies", "map_conditions", "return_map", "map_at", "describe"]
 
 
-def map_conditions(cfg: SimConfig) -> list[str]:
-    """What keeps U[t+1] from being a function of U[t] alone in ``cfg`` (empty: the map applies)."""
+def map_conditions(cfg: SimConfig, *, input_may_vary: bool = False) -> list[str]:
+    """What keeps U[t+1] from being a function of U[t] alone in ``cfg`` (empty: the map applies).
+
+    ``input_may_vary``: ask only whether U[t] alone is the neuron's state (the
+    per-step Jacobian's condition), whatever the input does.
+    """
     why = []
-    if cfg.stimulus != "constant" or cfg.noise_std != 0:
+    if not input_may_vary and (cfg.stimulus != "constant" or cfg.noise_std != 0):
         why.append("the input changes from step to step (use a constant stimulus without noise)")
     if cfg.recurrence not in ("none", "one_to_one"):
         why.append(f"recurrence = {cfg.recurrence} couples each neuron to the others")
@@ -48,8 +52,8 @@ def map_conditions(cfg: SimConfig) -> list[str]:
     return why
 
 
-def map_applies(cfg: SimConfig) -> bool:
-    return not map_conditions(cfg)
+def map_applies(cfg: SimConfig, *, input_may_vary: bool = False) -> bool:
+    return not map_conditions(cfg, input_may_vary=input_may_vary)
 
 
 def return_map(trace, neuron: int = 0, batch: int = 0, points: int = 801) -> dict:

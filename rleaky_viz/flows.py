@@ -151,8 +151,8 @@ def gradient_flow(cfg: SimConfig, loss: Union[str, LossFn, None] = None, *,
         # it is (β + V·∂S[t]/∂U[t])·∂N[t+1]/∂B[t+1], times the same-step reset's factor of
         # step t+1 with reset_delay=False (one-to-one with the spike decided on U[t]:
         # β + V·g·σ' per step); the detached reset R adds nothing; the last step has none
-        paths, jacobian = _split_paths(grads, out, rule, jacobian=map_applies(
-            cfg.replace(stimulus="constant", noise_std=0.0)))
+        paths, jacobian = _split_paths(grads, out, rule,
+                                       jacobian=map_applies(cfg, input_may_vary=True))
     cpu = lambda t: t.detach().to("cpu")  # noqa: E731
     trace = Trace.from_rollout(cfg, x, out, neuron, device, notice)
     return FlowResult(trace=trace, loss=float(grads.loss), dL_dmem=cpu(grads.dL_dmem),

@@ -408,7 +408,7 @@ def test_the_per_step_jacobian_chains_the_gradient_and_matches_its_formula():
     shown = 0
     for cfg in JACOBIAN_GRID:
         flow = gradient_flow(cfg, loss=lambda spk, mem: mem[-1].sum())
-        applies = map_applies(cfg.replace(stimulus="constant"))
+        applies = map_applies(cfg, input_may_vary=True)
         assert (flow.jacobian is not None) == applies, cfg
         if flow.jacobian is None:
             continue
@@ -492,3 +492,20 @@ def test_the_explorers_latency_words():
         assert f"= {int(s[0])}" in text or (s[0] == 0 and "t* = 0" in text)
         if "every t* + 2" in text:
             assert set(np.diff(s)) == {int(s[0]) + 2}
+
+
+
+def test_the_sweeps_f_i_caption():
+    """'each curve leaves zero at θ(1-β)/(1-β^T)', shown where the overlay applies."""
+    from rleaky_viz.navigation import PAGES
+    from rleaky_viz.sweeps import sweep
+
+    cfg = PAGES["sweeps"].default_config.replace(num_steps=120)
+    assert overlay_applies(cfg)
+    for beta in (0.5, 0.8, 0.95, 1.0):
+        low = analytic_overlay(cfg.replace(beta=beta))["min_current"]
+        amps = [low * f for f in (0.9, 0.99, 1.01, 1.1)]
+        frame = sweep(cfg, {"beta": [beta], "amplitude": amps})
+        rates = frame.sort_values("amplitude")["rate"].to_numpy()
+        assert list(rates > 0) == [False, False, True, True], (beta, rates)
+    assert not overlay_applies(cfg.replace(recurrence="one_to_one"))  # the caption is not shown
