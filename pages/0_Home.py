@@ -14,8 +14,11 @@ st.markdown(
     "**RLeaky** is snnTorch's recurrent leaky integrate-and-fire neuron. Each time step its "
     "membrane potential *U* keeps a fraction β of its old value, adds the input current and "
     "what its own spikes feed back through a recurrent connection, fires when *U* rises above "
-    "the threshold θ, and is then reset. Everything you see here comes from a PyTorch core "
-    "that gives exactly the spikes, membranes and gradients of `snntorch.RLeaky` 1.0.0."
+    "the threshold θ, and is then reset (by subtraction or to zero; `reset_mechanism = none` "
+    "turns the reset off). Everything you see here comes from a PyTorch core whose spikes equal "
+    "those of `snntorch.RLeaky` 1.0.0 and whose membranes and gradients match it to within 1e-5 "
+    "(the parity tests check every recurrence, reset and surrogate; the Surrogate gallery lists "
+    "where the reference itself misbehaves)."
 )
 
 st.subheader("The update, for the setting in the sidebar")

@@ -63,8 +63,9 @@ st.plotly_chart(present_figure(fig), key="lesson_chart", width="stretch")
 if ask:
     st.info(f"**Ask the class:** {ask}", icon="❓")
 
-settings = " · ".join(f"`{k} = {v}`" for k, v in preset.changes.items())
-st.caption(f"Settings: {settings}")
+# every field that differs from the library defaults: the preset's changes and its page's defaults
+settings = " · ".join(f"`{k} = {v}`" for k, v in preset.config.to_query().items())
+st.caption(f"Settings (all that differ from the defaults): {settings}")
 where = page.path.replace("_", " ")
 if st.button(f"Open in the {where} →", key="lesson_open", type="primary"):
     apply_config(preset.config, page)

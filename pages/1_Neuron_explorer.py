@@ -4,7 +4,7 @@ import streamlit as st
 from rleaky_viz.dynamics import describe, return_map
 from rleaky_viz.figures import breakdown_figure, neuron_figure, return_map_figure
 from rleaky_viz.statistics import spike_stats
-from rleaky_viz.theory import analytic_overlay, latency_caption, overlay_applies
+from rleaky_viz.theory import analytic_overlay, latency_caption, overlay_applies, time_constant_reading
 from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui.present import present_figure
@@ -35,16 +35,18 @@ m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats[
 show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
 overlay = analytic_overlay(cfg) if show_overlay else None
 if overlay and not overlay_applies(cfg):
-    st.caption(f"The overlays hold for a constant input with no noise, spread or state "
-               f"quantisation, and no recurrence (recurrence = none); "
-               f"here only the time constant applies: τ = -1/ln β = {overlay['tau']:.3g} steps.")
+    st.caption(f"The overlays hold for a constant input with no noise, spread, lateral inhibition "
+               f"among several neurons or state quantisation, and no recurrence (recurrence = "
+               f"none); here only the time constant applies: τ = -1/ln β = {overlay['tau']:.3g} "
+               "steps.")
     overlay = None
 elif overlay:
     st.caption(f"Steady state without spikes I/(1-β) = {overlay['steady_state']:.4g} · least "
                f"constant current that fires within T = {cfg.num_steps} steps "
                f"θ(1-β)/(1-β^T) = {overlay['min_current']:.4g} (θ(1-β) = {overlay['rheobase']:.4g} "
-               "only as T → ∞; right at the boundary float32 rounding decides) · time constant "
-               f"τ = -1/ln β = {overlay['tau']:.3g} steps" + latency_caption(cfg, overlay))
+               "only as T → ∞; right at the boundary float32 rounding decides)"
+               + latency_caption(cfg, overlay))
+    st.caption(time_constant_reading(cfg))
 fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
 t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
 shown = upto(trace, t) if t < trace.num_steps - 1 else trace
@@ -70,8 +72,7 @@ if rmap["applies"]:
     st.plotly_chart(present_figure(return_map_figure(trace, rmap, neuron=neuron, batch=batch)),
                     key="explorer_return_map", width="stretch")
 else:
-    st.caption("No return map for this setting: U[t+1] is not a function of U[t] alone here, "
-               "because " + "; ".join(rmap["why"]) + ".")
+    st.caption("No return map for this setting: " + "; ".join(rmap["why"]) + ".")
 
 notices_panel(cfg, trace)
 st.subheader("Share and export")

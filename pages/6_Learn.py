@@ -5,6 +5,7 @@ from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raste
 from rleaky_viz.config import control
 from rleaky_viz.learn import TEACHER_START, TrainSettings
 from rleaky_viz.navigation import PAGES
+from rleaky_viz.statistics import spike_words
 from rleaky_viz.ui import (run_or_stop, run_simulation,
                            setup_page, sidebar)
 from rleaky_viz.ui.runner import run_trained, run_training
@@ -43,7 +44,8 @@ settings = TrainSettings(cfg, target, float(rate), tuple(sorted(teacher.items())
 buttons = st.columns([1, 1, 4])
 start = buttons[0].button("Train", type="primary", key="learn_train")
 buttons[1].button("Stop", key="learn_stop",
-                  help="Stops training after the current epoch; the result so far is kept.")
+                  help="Stops training after the current epoch; the network and curves of the epochs "
+                       "done so far are kept.")
 
 if start:
     progress = st.progress(0.0, text="Training…")
@@ -88,18 +90,16 @@ else:
 
 left, right = st.columns(2)
 left.plotly_chart(raster_figure(before), key="learn_before", width="stretch")
-left.caption(f"Before training: {int(before.spk.sum())} spikes, "
-             f"{float(before.spk.mean()):.3g} spikes per step per neuron.")
+left.caption(f"Before training: {spike_words(before)}.")
 if saved is not None and saved[1].state_dict:
     after = run_or_stop(lambda: run_trained(trained.config, saved[1].state_dict), PAGE.url(cfg))
     right.plotly_chart(raster_figure(after), key="learn_after", width="stretch")
-    right.caption(f"After training: {int(after.spk.sum())} spikes, "
-                  f"{float(after.spk.mean()):.3g} spikes per step per neuron.")
+    right.caption(f"After training ({len(saved[1].losses)} epochs): {spike_words(after)}.")
 elif trained.target == "rate":
     right.markdown(f"**Target:** {trained.target_rate:g} spikes per step for every neuron "
                    f"({trained.target_rate * trained.config.num_steps:g} spikes each in "
                    f"{trained.config.num_steps} steps).")
 if teacher_run is not None:
     st.plotly_chart(raster_figure(teacher_run), key="learn_teacher", width="stretch")
-    st.caption(f"The teacher's spikes (the target): {int(teacher_run.spk.sum())} spikes.")
+    st.caption(f"The teacher's spikes (the target): {spike_words(teacher_run)}.")
 st.markdown(f"Link to this configuration: `{PAGE.url(cfg)}`")

@@ -6,7 +6,7 @@ from rleaky_viz.figures import fi_curve_figure, regime_map_figure, sweep_map_fig
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.regimes import REGIME_RULES, REGIMES
 from rleaky_viz.sweeps import point_config, value_range
-from rleaky_viz.theory import overlay_applies
+from rleaky_viz.theory import fi_caption, fi_theory
 from rleaky_viz.ui import (apply_config, run_or_stop,
                            setup_page, sidebar)
 from rleaky_viz.ui.runner import run_sweep
@@ -40,7 +40,8 @@ st.title("Sweeps")
 st.markdown("Every point of a grid of settings runs at once, as one batched simulation: each "
             "grid point is a batch element with its own parameters, and all share the "
             "sidebar's other settings, weights and random input (the swept fields override the "
-            "sidebar's values). A point's statistics pool its neurons (one neuron by default).")
+            "sidebar's values). A point's statistics pool its neurons and samples (one of each by "
+            "default).")
 
 # ----------------------------------------------------------------------------- f-I curve
 st.subheader("f-I curves: firing rate against input amplitude")
@@ -55,12 +56,10 @@ fi_grid = {FI_BY: value_range(*betas, n_betas), FI_X: value_range(*amps, n_amps)
 if cfg.stimulus == "expression":
     st.warning("The stimulus is an expression: its amplitude does nothing, so these curves are flat.")
 fi = run_or_stop(lambda: run_sweep(cfg, fi_grid), PAGE.url(cfg), expected=(ValueError,))
-st.plotly_chart(fi_curve_figure(fi, x=FI_X, by=FI_BY), key="sweeps_fi", width="stretch")
-if overlay_applies(cfg):
-    st.caption(f"With no recurrence and a constant input I, a neuron fires within the run's "
-               f"T = {cfg.num_steps} steps only when I + offset > θ·(1 − β)/(1 − β^T) (θ·(1 − β) "
-               "only as T → ∞): each curve leaves zero there (right at it, float32 rounding "
-               "decides). Try recurrence = one_to_one to see the feedback bend the curves.")
+fi_exact = fi_theory(cfg, fi_grid[FI_BY], fi_grid[FI_X])
+st.plotly_chart(fi_curve_figure(fi, x=FI_X, by=FI_BY, theory=fi_exact), key="sweeps_fi",
+                width="stretch")
+st.caption(fi_caption(cfg))
 
 # ----------------------------------------------------------------------------- 2-D maps
 st.subheader("Maps over two settings")
@@ -97,7 +96,8 @@ with st.expander("How the regimes are defined"):
     for name in REGIMES:
         st.markdown(f"- **{name}**: {REGIME_RULES[name]}")
     st.caption("Checked in this order: silent, runaway, sparse, regular, irregular. The CV and "
-               "ISI std of a point are averages over its neurons.")
+               "ISI std of a point are averages over those of its neurons (and samples) that have "
+               "at least 3 spikes; its rate is spikes per step per neuron.")
 
 # ----------------------------------------------------------------------------- the clicked cell
 st.subheader("Selected cell")

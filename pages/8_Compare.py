@@ -10,7 +10,8 @@ import streamlit as st
 from rleaky_viz.config import COMPARE_FIELDS, SURROGATE_FIELDS, control, field_spec
 from rleaky_viz.figures import compare_figure, gradient_norm_figure, neuron_figure
 from rleaky_viz.navigation import PAGES
-from rleaky_viz.compare import first_divergence
+from rleaky_viz.compare import (first_divergence, forward_identical, gradient_gap, gradient_words,
+                                neuron_divergence, neuron_membrane_gap)
 from rleaky_viz.statistics import spike_stats
 from rleaky_viz.ui import (current_config, notices_panel,
                            run_gradient_flow, run_or_stop, run_simulation, setup_page,
@@ -97,7 +98,7 @@ trace_a, trace_b = run_or_stop(lambda: (run_simulation(cfg_a), run_simulation(cf
 neuron = 0
 if cfg_a.neuron_count > 1:
     neuron = st.number_input("neuron", 0, cfg_a.neuron_count - 1, 0, key="compare_neuron")
-diverge = first_divergence(trace_a.spk, trace_b.spk)
+diverge = neuron_divergence(trace_a.spk, trace_b.spk, neuron)  # the neuron drawn, sample 0
 stats_a = spike_stats(trace_a).iloc[neuron]
 stats_b = spike_stats(trace_b).iloc[neuron]
 
@@ -106,11 +107,16 @@ m[0].metric("spikes A", int(stats_a["spike_count"]))
 m[1].metric("spikes B", int(stats_b["spike_count"]),
             delta=int(stats_b["spike_count"] - stats_a["spike_count"]) or None)
 m[2].metric("first spike divergence", "never" if diverge is None else f"step {diverge}")
-m[3].metric("max |U_A − U_B|", f"{float((trace_a.mem - trace_b.mem).abs().max()):.4g}")
+m[3].metric("max |U_A − U_B|", f"{neuron_membrane_gap(trace_a.mem, trace_b.mem, neuron):.4g}")
+if cfg_a.neuron_count > 1 or cfg_a.batch_size > 1:
+    anywhere = first_divergence(trace_a.spk, trace_b.spk)
+    st.caption(f"These numbers are neuron {neuron}'s (sample 0). Over all {cfg_a.neuron_count} "
+               f"neurons and {cfg_a.batch_size} sample(s) the spikes "
+               + ("never differ." if anywhere is None else f"first differ at step {anywhere}."))
 
 tab_overlay, tab_side = st.tabs(["Overlaid", "Side by side"])
 with tab_overlay:
-    st.plotly_chart(compare_figure(trace_a, trace_b, neuron=neuron, divergence=diverge),
+    st.plotly_chart(compare_figure(trace_a, trace_b, neuron=neuron),
                     key="compare_overlay", width="stretch")
 with tab_side:
     left, right = st.columns(2)
@@ -121,16 +127,15 @@ with tab_side:
         st.markdown("**B**")
         st.plotly_chart(neuron_figure(trace_b, neuron=neuron), key="compare_b", width="stretch")
 
-if "surrogate" in overrides and diverge is None:
-    st.info("The surrogate only shapes the backward pass: the forward run (spikes and membranes) "
-            "is identical. The difference shows in the gradients.", icon="ℹ️")
-
 # ----------------------------------------------------------------------------- gradients
-st.subheader("Gradient norms")
 flow_a, flow_b = run_or_stop(lambda: (run_gradient_flow(cfg_a), run_gradient_flow(cfg_b)), link)
-st.caption(f"Loss {cfg_a.loss!r} (target {cfg_a.loss_target:g}), differentiated through each run as "
-           "snnTorch would: where the surrogate, the reset or the recurrence differs, so does the "
-           "gradient, even when the spikes are the same.")
+if cfg_b.surrogate != cfg_a.surrogate and forward_identical(trace_a, trace_b):
+    st.info("B's surrogate only shapes the backward pass: the forward runs (spikes and membranes) "
+            "are identical here. " + ("The difference shows in the gradients below."
+                                      if gradient_gap(flow_a, flow_b) else
+                                      "In this run the gradients are identical too."), icon="ℹ️")
+st.subheader("Gradient norms")
+st.caption(gradient_words(cfg_a, flow_a, flow_b))
 g = st.columns(4)
 g[0].metric("loss A", f"{flow_a.loss:.4g}")
 g[1].metric("loss B", f"{flow_b.loss:.4g}")

@@ -37,8 +37,10 @@ if "mystery_seed" not in st.session_state:  # arrival: the challenge of the link
 st.title("Mystery neuron")
 st.markdown("A one-to-one RLeaky neuron with hidden **β**, **θ** and **V** gets the input below. "
             "Move the sliders until your neuron's membrane and spikes match the target's. "
-            "Hints: the leak shows between spikes, the threshold where the membrane turns back, "
-            "and V in how much each spike lifts the membrane one step later.")
+            "Hints: the leak shows in how fast the membrane rises between spikes; a spike comes on "
+            "exactly the steps where the membrane exceeds θ, so θ lies between the highest "
+            "membrane without a spike and the lowest one with a spike; the step after a spike "
+            "loses θ and gains V (a negative V pulls it further down).")
 
 c = st.columns([2, 1, 1])
 seed = c[0].number_input("challenge number", 0, MAX_SEED, key="mystery_seed", on_change=_forget)

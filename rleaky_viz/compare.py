@@ -11,7 +11,8 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["first_divergence", "van_rossum_similarity"]
+__all__ = ["first_divergence", "van_rossum_similarity", "neuron_divergence", "neuron_membrane_gap",
+           "forward_identical", "gradient_gap", "gradient_words"]
 
 
 def first_divergence(spk_a, spk_b) -> Optional[int]:
@@ -48,3 +49,50 @@ def van_rossum_similarity(spk_a, spk_b, tau: float = 5.0) -> float:
     fa, fb = np.convolve(a, kernel)[:a.size], np.convolve(b, kernel)[:b.size]
     norm = fa @ fa + fb @ fb
     return 1.0 if norm == 0 else float(2 * (fa @ fb) / norm)
+
+
+# ----------------------------------------------------------------------------- A/B in words
+def _flat(tensor, batch: int, neuron: int) -> np.ndarray:
+    a = np.asarray(tensor.detach().cpu() if hasattr(tensor, "detach") else tensor)
+    return a.reshape(a.shape[0], a.shape[1], -1)[:, batch, neuron]
+
+
+def neuron_divergence(spk_a, spk_b, neuron: int, batch: int = 0) -> Optional[int]:
+    """:func:`first_divergence` of one neuron of one sample (recordings ``(T, batch, *neurons)``)."""
+    return first_divergence(_flat(spk_a, batch, neuron), _flat(spk_b, batch, neuron))
+
+
+def neuron_membrane_gap(mem_a, mem_b, neuron: int, batch: int = 0) -> float:
+    """max |U_A − U_B| over the steps of one neuron of one sample."""
+    return float(np.abs(_flat(mem_a, batch, neuron).astype(np.float64)
+                        - _flat(mem_b, batch, neuron).astype(np.float64)).max())
+
+
+def forward_identical(trace_a, trace_b) -> bool:
+    """Whether two runs have bit-identical spikes and membranes everywhere."""
+    import torch  # the traces' tensors
+
+    return bool(torch.equal(trace_a.spk, trace_b.spk) and torch.equal(trace_a.mem, trace_b.mem))
+
+
+def gradient_gap(flow_a, flow_b) -> float:
+    """max |dL/dU_A − dL/dU_B| over every step, neuron and sample of two gradient flows."""
+    return float((flow_a.dL_dmem.double() - flow_b.dL_dmem.double()).abs().max())
+
+
+def gradient_words(cfg, flow_a, flow_b) -> str:
+    """The Compare page's sentence on the two gradients: what the loss is and whether they differ.
+
+    Computed from the flows: it says that the gradients differ (and by how
+    much) only where they do, and says they are identical where B's changes
+    lie on no path that carries gradient in this run (a silent neuron whose
+    reset never acts, a membrane loss that never reads the surrogate, ...).
+    """
+    target = (f"target times {cfg.target_times}" if cfg.loss == "spike_times"
+              else f"target {cfg.loss_target:g}")
+    text = f"Loss {cfg.loss!r} ({target}), differentiated through each run as snnTorch would: "
+    gap = gradient_gap(flow_a, flow_b)
+    if gap == 0.0:
+        return text + ("here dL/dU of A and B are identical, step by step: what B changes lies on "
+                       "no path that carries gradient in this run.")
+    return text + f"dL/dU of A and B differ by up to {gap:.3g}."

@@ -39,12 +39,20 @@ def map_conditions(cfg: SimConfig, *, input_may_vary: bool = False) -> list[str]
     per-step Jacobian's condition), whatever the input does.
     """
     why = []
-    if not input_may_vary and (cfg.stimulus != "constant" or cfg.noise_std != 0):
-        why.append("the input changes from step to step (use a constant stimulus without noise)")
+    if not input_may_vary and cfg.stimulus != "constant":
+        why.append(f"the stimulus is {cfg.stimulus}, not constant (the map needs one input for "
+                   "every step)")
+    if not input_may_vary and cfg.noise_std != 0:
+        why.append("the input has noise (the map needs one input for every step)")
+    several = cfg.neuron_count > 1
     if cfg.recurrence not in ("none", "one_to_one"):
-        why.append(f"recurrence = {cfg.recurrence} couples each neuron to the others")
+        why.append(f"recurrence = {cfg.recurrence} couples each neuron to the others" if several else
+                   f"this view is drawn for recurrence none or one_to_one only (here "
+                   f"{cfg.recurrence}: W·S + b, with a bias)")
     if cfg.inhibition:
-        why.append("inhibition couples each neuron to the others")
+        why.append("inhibition couples each neuron to the others" if several else
+                   "this view leaves inhibited layers out (with one neuron inhibition suppresses "
+                   "nothing: switch it off to see the same run's map)")
     if (cfg.recurrence == "one_to_one" and cfg.V != 0 and not cfg.reset_delay
             and cfg.reset_mechanism != "none"):
         why.append("with reset_delay=False the spike that V feeds back was decided before U[t] "
@@ -72,13 +80,16 @@ def return_map(trace, neuron: int = 0, batch: int = 0, points: int = 801) -> dic
     theta = float(trace.neuron.threshold.reshape(-1)[0 if trace.neuron.threshold.numel() == 1 else neuron])
     current = float(trace.input[-1, batch].reshape(-1)[neuron])
     empty = np.zeros(0)
+    beta = float(trace.neuron.beta.clamp(0, 1).reshape(-1)[0 if trace.neuron.beta.numel() == 1 else neuron])
     out = dict(u=empty, next=empty, current=current, threshold=theta, fixed_point=None,
                applies=not why, why=why, quantised=bool(cfg.state_quant_bits),
-               fired=False, fires_on=False)
+               fired=False, fires_on=False, beta=beta, mechanism=cfg.reset_mechanism)
     spk = (trace.spk[:, batch].reshape(trace.spk.shape[0], -1)[:, neuron] != 0).numpy()
     if spk.any():
         out["fired"] = True
-        out["fires_on"] = bool(spk[int(np.flatnonzero(spk)[0]):].all())  # every step after the first spike
+        first = int(np.flatnonzero(spk)[0])
+        # every step from the first spike on, and at least two of them (a next step to look at)
+        out["fires_on"] = bool(spk[first:].all()) and spk.size - first >= 2
     if why:
         return out
     u_seen = mem[:, neuron].double().numpy()
@@ -98,7 +109,6 @@ def return_map(trace, neuron: int = 0, batch: int = 0, points: int = 801) -> dic
         spk = (shift > 0).to(dtype) * rule.gain
         _, nxt = rule.step(x, spk, u)
     out.update(u=grid, next=nxt[:, neuron].double().numpy())
-    beta = float(rule.beta.reshape(-1)[0])
     # below θ nothing fires or resets, so the map is U -> β·U + I: it crosses the diagonal at
     # I/(1-β) when that lies at or below θ (U = θ does not fire).  Quantisation makes a staircase.
     if not out["quantised"] and beta < 1 and current / (1 - beta) <= theta:
@@ -120,14 +130,27 @@ def describe(rmap: dict) -> Optional[str]:
         return ("With state quantisation the map is a staircase of levels: the cobweb shows "
                 "which of them this run visits.")
     theta, fixed = rmap["threshold"], rmap["fixed_point"]
+    beta, current = rmap["beta"], rmap["current"]
     if fixed is not None:
-        return (f"The map crosses the diagonal below θ at U* = I/(1−β) = {fixed:.4g}: from rest "
-                "the membrane approaches it and never fires.")
+        where = "at θ" if fixed == theta else "below θ"
+        return (f"The map crosses the diagonal {where} at U* = I/(1−β) = {fixed:.4g}: from rest "
+                "the membrane moves towards it and never fires (the test is U > θ).")
     if not rmap["fired"]:
-        return "The membrane never reaches θ in this run: the map has no crossing below θ it could settle on."
+        if beta >= 1 and current == 0:
+            return ("No input and no leak (β = 1): the map is the identity, so the membrane stays "
+                    "where it starts and never fires.")
+        if beta >= 1 and current < 0:
+            return "No leak (β = 1) and I < 0: each step lowers U by |I|, so it never reaches θ."
+        if beta >= 1:
+            return ("No leak (β = 1): each step adds I, so U would pass θ, but after more steps "
+                    "than this run has.")
+        return (f"U climbs towards I/(1−β) = {current / (1 - beta):.4g} > θ, so the map has no "
+                "crossing below θ: it would fire, but after more steps than this run has.")
     if rmap["fires_on"]:
+        how = ("with no reset nothing brings it back" if rmap["mechanism"] == "none" else
+               "after each reset the next step's membrane is above θ again")
         return ("No crossing below θ, and from its first spike on the neuron fires on every step "
-                "of this run: the reset does not bring the membrane back below θ.")
+                f"of this run: {how}.")
     return ("No crossing below θ, so the membrane cannot settle: it climbs past θ, fires, the "
             "spike's reset (or its feedback) pulls it down, and it climbs again; the cobweb's "
             "loops are that firing cycle.")

@@ -8,9 +8,11 @@ behaviour that surprises people.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .config import SimConfig
-from .network import spectral_radius
+from .network import spectral_radius as _spectral_radius
+from .theory import least_current
 
 __all__ = ["update_equations", "odd_corners", "recurrence_term", "gradient_note", "jacobian_formula"]
 
@@ -28,8 +30,10 @@ def update_equations(cfg: SimConfig) -> list[str]:
     """LaTeX lines of one update step for ``cfg``."""
     beta = r"\mathrm{clamp}(\beta,0,1)"
     rec = recurrence_term(cfg)
+    detached = (r"\text{(gradient only in the what-if)}" if cfg.reset_grad
+                else r"\text{(no gradient)}")
     lines = [
-        r"R[t] = H\big(U[t-1] - \theta\big)\quad\text{(no gradient)}",
+        rf"R[t] = H\big(U[t-1] - \theta\big)\quad{detached}",
         rf"B[t] = {beta}\,U[t-1] + I[t] + {rec}",
     ]
     mech = cfg.reset_mechanism
@@ -52,9 +56,14 @@ def update_equations(cfg: SimConfig) -> list[str]:
         # the reference divides by g here even under inhibition (where S carries no g)
         g_div = "" if cfg.graded_spikes_factor == 1 else rf"/{cfg.graded_spikes_factor:g}"
         lines.append(rf"D[t] = S[t]{g_div} - R[t]")
-        lines.append(r"U[t] \leftarrow U[t] - D[t]\,\theta" if mech == "subtract"
-                     else r"U[t] \leftarrow U[t] - D[t]\,U[t]\quad\text{(a spike step ends at 0; "
-                          r"the next step keeps its input)}")
+        if mech == "subtract":
+            lines.append(r"U[t] \leftarrow U[t] - D[t]\,\theta")
+        elif cfg.inhibition and cfg.graded_spikes_factor != 1:
+            lines.append(r"U[t] \leftarrow U[t] - D[t]\,U[t]\quad\text{(a winner's } D = 1/g - R"
+                         r"\text{: its spike step keeps } (1 - D)\,U[t])")
+        else:
+            lines.append(r"U[t] \leftarrow U[t] - D[t]\,U[t]\quad\text{(a spike step ends at 0; "
+                         r"the next step keeps its input)}")
     return lines
 
 
@@ -74,11 +83,13 @@ def jacobian_formula(cfg: SimConfig) -> str:
 
 def gradient_note(cfg: SimConfig) -> str:
     """What carries gradient through the reset, for ``cfg`` (the Home page's sentence)."""
+    if cfg.reset_mechanism == "none":
+        return ("there is no reset, so nothing to detach" + (" (the what-if reset_grad changes "
+                                                             "nothing: no step uses R)"
+                                                             if cfg.reset_grad else ""))
     if cfg.reset_grad:
         return ("the what-if reset_grad is on: the reset R passes the surrogate gradient too "
                 "(not snnTorch)")
-    if cfg.reset_mechanism == "none":
-        return "there is no reset, so nothing to detach"
     if cfg.reset_delay:
         return "the reset R carries no gradient (snnTorch detaches it)"
     return ("R is detached, but with reset_delay=False the same-step reset D = S/g − R uses the "
@@ -86,12 +97,45 @@ def gradient_note(cfg: SimConfig) -> str:
             "gradient passing through it")
 
 
-def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None) -> list[str]:
+def _feedback(cfg: SimConfig) -> float:
+    """What one spike feeds back through the one-to-one weight: V·g (V under inhibition,
+    whose spikes carry no g)."""
+    return float(cfg.V) * (1.0 if cfg.inhibition else float(cfg.graded_spikes_factor))
+
+
+def _bias_note(cfg: SimConfig, trace) -> str | None:
+    """The recurrent layer's bias, in words from the run's own layer (None: the bias is 0)."""
+    generic = "The recurrent layer has a bias b: it is added every step, even with no spikes."
+    if trace is None or cfg.state_quant_bits:
+        return generic
+    bias = getattr(trace.neuron.recurrent, "bias", None)
+    if bias is None or not bool((bias != 0).any()):
+        return None
+    b = bias.detach().double()
+    if cfg.recurrence == "conv2d":  # one bias per channel, every pixel of it
+        b = b.repeat_interleave(cfg.grid_size ** 2)
+    theta = trace.neuron.threshold.detach().double().reshape(-1)
+    beta = min(max(float(cfg.beta), 0.0), 1.0)
+    if theta.numel() > 1 or trace.neuron.beta.numel() > 1:
+        return generic  # per-neuron parameters: no one bound to state
+    least = least_current(float(theta[0]), beta, int(cfg.num_steps))
+    above = int((b > least).sum())
+    bound = f"θ(1−β)/(1−β^T) = {least:.4g}"
+    if above:
+        return (f"{generic} Here {above} of {b.numel()} biases exceed {bound}, the least current that "
+                "fires within the run: with zero input the neuron with the largest bias fires (and "
+                "the others then feel its spikes through the weights).")
+    return (f"{generic} Here no bias exceeds {bound}, the least current that fires within the run: "
+            "with zero input no neuron fires.")
+
+
+def odd_corners(cfg: SimConfig, trace=None, radius: float | None = None) -> list[str]:
     """Plain-words notes on surprising behaviour the current setting shows.
 
-    ``spectral_radius`` of the linear recurrence may be passed when known;
-    otherwise it is computed here only for small layers (it costs seconds
-    for a 1,000-neuron matrix).
+    ``radius``, the spectral radius of the linear recurrence, may be passed
+    when known; otherwise it is computed here only for small layers (it
+    costs seconds for a 1,000-neuron matrix).  Where a note depends on the
+    run (the bias, a membrane at θ), it is computed from ``trace``.
     """
     notes = []
     if cfg.beta < 0 or cfg.beta > 1:
@@ -100,28 +144,52 @@ def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None
         if cfg.learn_beta:
             notes.append(f"β is learnable but outside [0, 1]: the clamp passes no gradient there, "
                          f"so dL/dβ = 0 and training cannot move β = {cfg.beta:g} back.")
+    g = float(cfg.graded_spikes_factor)
     if cfg.reset_mechanism == "zero" and cfg.reset_delay:
-        notes.append("Reset to zero: on the step after a spike the membrane is set to 0 after the "
+        if cfg.state_quant_bits and trace is not None:
+            level = float(trace.neuron.state_quant(torch.zeros(1)).reshape(-1)[0])
+            to = f"set to q(0) = {level:.4g}, the quantiser's level nearest 0,"
+        elif cfg.state_quant_bits:
+            to = "set to q(0), the quantiser's level nearest 0,"
+        else:
+            to = "set to 0"
+        notes.append(f"Reset to zero: on the step after a spike the membrane is {to} after the "
                      "input is added, so that step's input (and recurrent current) is dropped.")
     elif cfg.reset_mechanism == "zero":
-        notes.append("Reset to zero with reset_delay=False: the spike step itself ends at 0, and "
-                     "the next step keeps its input (its delayed reset R = H(0 − θ) is 0).")
+        if cfg.inhibition and g != 1:
+            notes.append(f"Reset to zero with reset_delay=False under inhibition: a winner's "
+                         f"D = S/g − R = 1/{g:g} − R (its spike carries no g), so its spike step "
+                         f"keeps (1 − D)·U, not 0.")
+        else:
+            notes.append("Reset to zero with reset_delay=False: the spike step itself ends at 0, "
+                         "and the next step keeps its input (its delayed reset R = H(0 − θ) is 0).")
     beta = min(max(cfg.beta, 0.0), 1.0)
-    if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "subtract" and cfg.V >= cfg.threshold:
-        # while firing every step, U' = βU + I + V - θ: its fixed point (I + V - θ)/(1 - β)
-        # stays above θ without input when V > θ(2 - β), or for β = 1 and V ≥ θ
-        forever = cfg.V > cfg.threshold * (2 - beta) or (beta == 1 and cfg.V >= cfg.threshold)
-        notes.append(f"V = {cfg.V:g} ≥ θ = {cfg.threshold:g} with subtract reset: every spike feeds "
+    fb = _feedback(cfg) if cfg.recurrence == "one_to_one" else 0.0
+    fb_text = f"V = {cfg.V:g}" if fb == cfg.V else f"V·g = {fb:g}"
+    if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "subtract" and fb >= cfg.threshold:
+        # while firing every step, U' = βU + I + V·g - θ: its fixed point (I + V·g - θ)/(1 - β)
+        # stays above θ without input when V·g > θ(2 - β), or for β = 1 and V·g ≥ θ
+        forever = fb > cfg.threshold * (2 - beta) or (beta == 1 and fb >= cfg.threshold)
+        notes.append(f"{fb_text} ≥ θ = {cfg.threshold:g} with subtract reset: every spike feeds "
                      "back at least what the reset removes, so only the leak slows the neuron down"
                      + (" and here, once firing starts, it never stops, even without input "
                         "(runaway feedback)." if forever else "."))
-    if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "none" and cfg.V > 0:
-        notes.append("No reset and positive V: each spike pushes the membrane further up, so "
-                     "activity only grows (runaway feedback).")
-    radius = spectral_radius
+    if cfg.recurrence == "one_to_one" and cfg.reset_mechanism == "none" and fb > 0:
+        text = (f"No reset and {fb_text} > 0: each spike adds that much to the next step and no "
+                "reset takes it away")
+        rheobase = cfg.threshold * (1 - beta)
+        if beta == 1 or fb > rheobase:
+            text += (f", so once firing starts it never stops, even without input (runaway "
+                     f"feedback: {fb:g} > θ(1−β) = {rheobase:.4g}).")
+        elif fb < rheobase:
+            text += (f"; without input the membrane would settle at {fb:g}/(1−β) = "
+                     f"{fb / (1 - beta):.4g} < θ, so the firing would stop.")
+        else:
+            text += "."
+        notes.append(text)
     if radius is None and cfg.recurrence == "linear" and trace is not None and cfg.num_neurons <= 256:
         w = trace.neuron.recurrent.weight.detach()
-        radius = spectral_radius(w) if w.numel() else 0.0
+        radius = _spectral_radius(w) if w.numel() else 0.0
     if cfg.recurrence == "linear" and radius is not None:
         if radius > 1:
             notes.append(f"The recurrent matrix has spectral radius {radius:.2f} > 1: activity can "
@@ -141,10 +209,13 @@ def odd_corners(cfg: SimConfig, trace=None, spectral_radius: float | None = None
         notes.append("reset_delay=False: the reset is applied in the same step as the spike, but "
                      "the spike decision was made before that step's reset.")
     if cfg.recurrence in ("linear", "conv2d"):
-        notes.append("The recurrent layer has a bias: it is added every step, even with no "
-                     "spikes, so neurons can fire with zero input.")
+        note = _bias_note(cfg, trace)
+        if note:
+            notes.append(note)
     if trace is not None:
-        u = trace.mem.numpy()
-        if np.any(u == cfg.threshold):
-            notes.append("Some membrane values equal θ exactly: they do not spike (the test is U > θ).")
+        # the membrane the spike test looked at (before a same-step reset)
+        decided = trace.decision.numpy()
+        if np.any(decided == cfg.threshold):
+            notes.append("On some steps the membrane the spike test looked at equals θ exactly: "
+                         "those steps do not spike (the test is U > θ).")
     return notes

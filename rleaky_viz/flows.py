@@ -38,14 +38,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import DISTANCE_FIELDS, SimConfig
+from .config import DISTANCE_FIELDS, SURROGATE_FIELDS, SimConfig, field_spec
 from .dynamics import map_applies
 from .core import backprop
 from .network import spectral_radius
 from .simulate import Trace, build_neuron, resolve_device
 from .stimulus import make_input
 
-__all__ = ["LOSSES", "PATHS", "LossError", "path_notes", "FlowResult", "gradient_flow", "loss_function", "gradient_vs_distance",
+__all__ = ["LOSSES", "PATHS", "LossError", "path_notes", "FlowResult", "gradient_flow", "loss_function", "gradient_vs_distance", "distance_sweep_start",
            "DISTANCE_SWEEP_PARAMETERS", "DISTANCE_SWEEP_START", "dead_stretches"]
 
 LOSSES = ("spike_count", "membrane_mse", "cross_entropy", "spike_times")
@@ -269,11 +269,31 @@ def path_notes(flow: "FlowResult", rel: float = 1e-9) -> list[str]:
         if top > 0 and value > rel * top:
             notes.append(f"{label} ({value:.3g}): {_PATH_WHY[name]}.")
         else:
-            why = _PATH_ZERO[name][flow.late_reset]
-            if name == "reset" and flow.reset_grad:
-                why = "the what-if is on, but no surrogate gradient reached R here"
-            notes.append(f"{label}: 0, {why}.")
+            notes.append(f"{label}: 0, {_zero_reason(flow, name)}.")
     return notes
+
+
+def _zero_reason(flow: "FlowResult", name: str) -> str:
+    """Why path ``name`` carries nothing in ``flow``: the setting's own reason where it has one."""
+    cfg = flow.trace.config
+    beta = float(flow.trace.neuron.beta.detach().clamp(0, 1).max())
+    silent_surrogate = not bool((flow.surrogate_grad != 0).any())
+    if name == "recurrent" and cfg.recurrence == "none":
+        return "there is no recurrence (recurrence = none)"
+    if name == "recurrent" and cfg.recurrence == "one_to_one" and not bool((flow.trace.neuron.V != 0).any()):
+        return "V = 0: no spike feeds back"
+    if name == "leak" and beta == 0:
+        return "β = 0: U[t] does not carry over into the next step"
+    if name == "leak" and flow.late_reset and cfg.reset_mechanism == "subtract":
+        return _PATH_ZERO[name][False]
+    if name == "direct" and not flow.late_reset and silent_surrogate:
+        return ("the surrogate derivative is 0 at every spike decision here, so nothing passes "
+                "through S[t], and the loss does not look at U[t] itself")
+    if name == "reset" and flow.reset_grad:
+        if cfg.reset_mechanism == "none":
+            return "with reset_mechanism = none no step uses R, so the what-if changes nothing"
+        return "the what-if is on, but no surrogate gradient reached R here"
+    return _PATH_ZERO[name][flow.late_reset]
 
 
 def dead_stretches(surrogate_grad: np.ndarray, rel: float = 1e-3, min_len: int = 3) -> list[tuple[int, int]]:
@@ -296,8 +316,29 @@ def dead_stretches(surrogate_grad: np.ndarray, rel: float = 1e-3, min_len: int =
 # --- vanishing and exploding gradients ------------------------------------------
 # What gradient_vs_distance can vary (one value per curve), with the values it
 # starts with: the schema's DISTANCE_FIELDS, and the linear recurrence's spectral radius.
+# The current surrogate's own parameters (its slope, its width) join them: see
+# distance_sweep_start.
 DISTANCE_SWEEP_START = {**DISTANCE_FIELDS, "spectral_radius": (0.5, 1.0, 2.0, 4.0)}
 DISTANCE_SWEEP_PARAMETERS = tuple(DISTANCE_SWEEP_START)
+_SURROGATE_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def distance_sweep_start(cfg: SimConfig) -> dict:
+    """What :func:`gradient_vs_distance` can vary for ``cfg``, with the values each starts with.
+
+    :data:`DISTANCE_SWEEP_START`, then each parameter of ``cfg``'s surrogate
+    (``atan_alpha``, ``fast_sigmoid_slope``, ...): its current value times
+    0.25 .. 4, kept inside the field's bounds.  A steeper surrogate has a
+    taller, narrower σ', so it changes both how much gradient each step
+    passes back and how many steps pass any.
+    """
+    start = dict(DISTANCE_SWEEP_START)
+    for name in SURROGATE_FIELDS.get(cfg.surrogate, ()):
+        meta = field_spec(name)
+        current = float(getattr(cfg, name))
+        values = sorted({min(meta["hi"], max(meta["lo"], current * k)) for k in _SURROGATE_SCALES})
+        start[name] = tuple(float(f"{v:.4g}") for v in values)
+    return start
 
 
 def gradient_vs_distance(cfg: SimConfig, parameter: str, values) -> dict:
@@ -306,14 +347,17 @@ def gradient_vs_distance(cfg: SimConfig, parameter: str, values) -> dict:
     The loss is the sum of the membranes at the last step, so the gradient
     starts at the end and every earlier step shows how much of it survives
     the trip back.  ``parameter`` is ``beta``, ``V`` (one-to-one) or
-    ``spectral_radius`` (the linear recurrence's weights rescaled to it).
+    ``spectral_radius`` (the linear recurrence's weights rescaled to it), or a
+    parameter of ``cfg``'s surrogate (see :func:`distance_sweep_start`).
     Returns ``{"distance": (T,), "norms": {value: (T,)}}``, distance 0 at the last step.
     """
-    if parameter not in DISTANCE_SWEEP_PARAMETERS:
-        raise ValueError(f"parameter must be one of {', '.join(DISTANCE_SWEEP_PARAMETERS)}, got {parameter!r}")
+    allowed = tuple(distance_sweep_start(cfg))
+    if parameter not in allowed:
+        raise ValueError(f"parameter must be one of {', '.join(allowed)}, got {parameter!r}")
     values = [float(v) for v in values]
     if not values or len(values) > 12:
         raise ValueError("values must hold 1 to 12 numbers")
+
     last_step = lambda spk, mem: mem[-1].sum()  # noqa: E731
     norms = {}
     for v in values:

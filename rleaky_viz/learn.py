@@ -107,7 +107,10 @@ def train(cfg: SimConfig, target: str = "spike_train", *, teacher: Optional[dict
         if not 0 <= target_rate <= 1:
             raise ValueError(f"target_rate must be between 0 and 1 spikes per step, got {target_rate}")
         goal = torch.tensor(float(target_rate))
-        loss_fn = lambda spk: ((spk.mean(0) - goal) ** 2).mean() * 100  # noqa: E731
+        # the rate in spikes per step: a spike's value is g (the mask under inhibition), so
+        # dividing by it counts each spike once and keeps the surrogate's gradient
+        size = 1.0 if cfg.inhibition else float(cfg.graded_spikes_factor)
+        loss_fn = lambda spk: (((spk / size).mean(0) - goal) ** 2).mean() * 100  # noqa: E731
     opt = torch.optim.Adam(params, lr=lr)
     result = TrainResult(params={n: [] for n in names}, target=goal)
     for epoch in range(int(epochs)):
@@ -120,8 +123,9 @@ def train(cfg: SimConfig, target: str = "spike_train", *, teacher: Optional[dict
         for n, p in zip(names, params):
             result.params[n].append(p.detach().clone().numpy())
         opt.step()
+        # the network so far, each epoch: a Stop (or an interrupted script) keeps it
+        result.state_dict = {k: v.detach().clone() for k, v in neuron.state_dict().items()}
         if on_epoch is not None and on_epoch(epoch, result) is False:
             result.stopped = True
             break
-    result.state_dict = {k: v.detach().clone() for k, v in neuron.state_dict().items()}
     return result

@@ -35,7 +35,9 @@ LESSON_NOTES = {
     "runaway_v_equals_threshold": ("After the pulse ends the input is 0, yet the neuron keeps "
                                    "firing: each spike feeds back V = θ, exactly what the reset "
                                    "takes away.",
-                                   "Lower V a little, or β below 1: does the activity die out?"),
+                                   "Lower V to 0.95, or β to 0.9: does the activity die out? "
+                                   "With β = 0.99 it still fires at the last of these 120 "
+                                   "steps: would it stop in a longer run?"),
     "recurrent_bias": ("The input is zero and some neurons still fire: the nn.Linear of the "
                        "recurrence adds its bias every step.",
                        "Which neurons fire first: what do their biases have in common? Do the "

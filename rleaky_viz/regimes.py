@@ -21,7 +21,7 @@ RUNAWAY_RATE = 0.9      # spikes per step: firing on (nearly) every step
 REGIME_RULES = {
     "silent": "no spike at all",
     "runaway": f"rate ≥ {RUNAWAY_RATE} spikes per step: firing on (nearly) every step",
-    "sparse": "spikes, but fewer than 3 per neuron: too few intervals for a CV",
+    "sparse": "spikes, but no neuron has the 3 spikes an ISI CV needs",
     "regular": (f"ISI CV < {REGULAR_CV}, or ISI std ≤ {REGULAR_JITTER} step (in discrete time a "
                 "periodic train whose period is not a whole number of steps alternates between "
                 "two neighbouring intervals, a std of at most half a step)"),

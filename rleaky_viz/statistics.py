@@ -26,7 +26,7 @@ import torch
 
 from .regimes import classify_regime
 
-__all__ = ["SpikeStats", "spike_stats", "spike_train_stats", "STAT_COLUMNS", "NEURON_STAT_COLUMNS"]
+__all__ = ["SpikeStats", "spike_stats", "spike_train_stats", "spike_words", "STAT_COLUMNS", "NEURON_STAT_COLUMNS"]
 
 # One row per neuron (spike_stats):
 NEURON_STAT_COLUMNS = (
@@ -183,3 +183,14 @@ def spike_train_stats(spk) -> pd.DataFrame:
     T, P = t.shape[:2]
     data = SpikeStats.of((t != 0).reshape(T, -1)).points(P)
     return pd.DataFrame(data, columns=list(STAT_COLUMNS))
+
+
+def spike_words(trace) -> str:
+    """"N spikes, r spikes per step per neuron" of a whole run (all samples), counting each spike once.
+
+    A spike's value is the graded factor g, so counts come from ``spk != 0``,
+    not from the sum of the values.
+    """
+    fired = (_tensor(trace.spk) != 0)
+    return (f"{int(fired.sum())} spikes, {float(fired.double().mean()):.3g} spikes per step "
+            "per neuron")

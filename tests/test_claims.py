@@ -122,9 +122,41 @@ def test_path_notes_follow_the_numbers(flows):
             assert totals["same_step_reset"] == 0 and totals["next_spike"] == 0, cfg
         else:
             assert totals["recurrent"] == 0, cfg
-            assert "decided before" in notes["recurrent"]
+            assert ("no recurrence" if cfg.recurrence == "none" else "decided before") in notes["recurrent"]
         if not cfg.reset_grad:
             assert totals["reset"] == 0 and "detaches" in notes["reset"]
+
+
+ZERO_REASONS = [  # (setting, path, words of its reason)
+    (dict(recurrence="none"), "recurrent", "there is no recurrence"),
+    (dict(recurrence="one_to_one", V=0.0), "recurrent", "V = 0"),
+    (dict(beta=0.0, amplitude=1.2), "leak", "β = 0"),
+    (dict(surrogate="SFS", loss="spike_count"), "direct", "surrogate derivative is 0 at every spike decision"),
+    (dict(surrogate="heaviside", amplitude=0.02, loss="spike_count"), "direct",
+     "surrogate derivative is 0 at every spike decision"),
+]
+
+
+@pytest.mark.parametrize("changes, path, words", ZERO_REASONS)
+def test_each_zero_path_gives_its_own_reason(changes, path, words):
+    cfg = SimConfig(num_steps=60, amplitude=0.45).replace(**changes)
+    flow = gradient_flow(cfg)
+    note = dict(zip(PATHS, path_notes(flow)))[path]
+    assert flow.path_totals()[path] == 0 and note.startswith(f"{path}: 0") and words in note, note
+    if "surrogate" in words:
+        assert not (flow.surrogate_grad != 0).any() and fired(flow.trace) == (changes["surrogate"] == "SFS")
+
+
+def test_the_what_if_with_no_reset_changes_nothing_and_says_so():
+    cfg = SimConfig(num_steps=60, reset_mechanism="none", loss="membrane_mse")
+    on, off = gradient_flow(cfg.replace(reset_grad=True)), gradient_flow(cfg)
+    assert torch.equal(on.dL_dmem, off.dL_dmem)
+    assert "changes nothing" in dict(zip(PATHS, path_notes(on)))["reset"]
+    assert "changes nothing" in gradient_note(cfg.replace(reset_grad=True))
+    # and with a reset the what-if does change the gradients, and is not said to do nothing
+    on = gradient_flow(cfg.replace(reset_mechanism="subtract", reset_grad=True))
+    assert not torch.equal(on.dL_dmem, gradient_flow(cfg.replace(reset_mechanism="subtract")).dL_dmem)
+    assert "changes nothing" not in gradient_note(cfg.replace(reset_mechanism="subtract", reset_grad=True))
 
 
 def test_the_norm_charts_subtitle(flows):
@@ -175,6 +207,161 @@ def test_the_zero_reset_note():
             assert np.all(u[steps] == 0), cfg  # the spike step itself ends at 0
             keep = steps[~s[steps + 1]]  # ... and the next step starts from 0 with its input
             assert np.allclose(u[keep + 1], x[keep + 1]), cfg
+
+
+ZERO_CORNER_GRID = [  # the corners of the zero-reset note: quantisation, inhibition with g ≠ 1
+    SimConfig(recurrence="none", reset_mechanism="zero", reset_delay=d, state_quant_bits=q,
+              inhibition=inh, num_neurons=3 if inh else 1, input_spread=0.3 if inh else 0.0,
+              graded_spikes_factor=g, amplitude=a, num_steps=40)
+    for d, q, inh, g, a in itertools.product((True, False), (0, 4), (False, True), (1.0, 2.0, 0.5),
+                                             (0.4, 0.5))]
+
+
+def test_the_zero_reset_note_in_its_corners():
+    """'set to 0' / 'q(0) = level' / 'ends at 0' / 'keeps (1 − D)·U', each where it is said."""
+    for cfg in ZERO_CORNER_GRID:
+        t = simulate(cfg)
+        (note,) = [n for n in odd_corners(cfg, t) if n.startswith("Reset to zero")]
+        s, u = spikes(t)[:, 0], t.mem[:, 0].numpy()
+        tt, ii = np.nonzero(s[:-1])
+        assert tt.size, cfg
+        if cfg.reset_delay:
+            after = u[tt + 1, ii]
+            if cfg.state_quant_bits:
+                level = float(note.split("q(0) = ")[1].split(",")[0])
+                assert np.allclose(after, level, atol=5e-5) and level != 0, (cfg, after)
+            else:
+                assert "set to 0" in note and np.all(after == 0), cfg
+        elif cfg.inhibition and cfg.graded_spikes_factor != 1:
+            assert "keeps (1 − D)·U, not 0" in note
+            assert not np.any(u[tt, ii] == 0), cfg  # the winners' spike steps do not end at 0
+            d = 1 / cfg.graded_spikes_factor - t.reset[tt, 0, ii].numpy()
+            pre = t.decision[tt, 0, ii].numpy()  # the membrane before the same-step reset
+            if not cfg.state_quant_bits:
+                np.testing.assert_allclose(u[tt, ii], (1 - d) * pre, rtol=1e-5, atol=1e-6)
+        else:
+            assert "ends at 0" in note and np.all(u[tt, ii] == 0), cfg
+        eq = update_equations(cfg)[-1]
+        if not cfg.reset_delay:
+            assert ("ends at 0" in eq) == (not (cfg.inhibition and cfg.graded_spikes_factor != 1))
+
+
+FEEDBACK_GRID = [  # one-to-one V, its spikes' size g, the leak, two delays, subtract or no reset
+    SimConfig(recurrence="one_to_one", reset_mechanism=m, reset_delay=d, V=v, graded_spikes_factor=g,
+              beta=b, stimulus="pulse", amplitude=0.5, width=30, period=10_000, num_steps=260)
+    for m, d, v, g, b in itertools.product(("subtract", "none"), (True, False), (0.05, 0.3, 1.0, 1.2, 2.5),
+                                           (1.0, 0.5, -1.0, 2.0), (0.9, 1.0))]
+
+
+def test_the_feedback_notes_use_v_times_g():
+    """'V·g ≥ θ ... never stops' and 'no reset ... never stops' / '... would stop', checked after the
+    input ends (a pulse of 30 steps in a run of 260)."""
+    checked = 0
+    for cfg in FEEDBACK_GRID:
+        t = simulate(cfg)
+        notes = [n for n in odd_corners(cfg, t) if "feed" in n or "No reset" in n]
+        s = spikes(t)[:, 0, 0]
+        late = s[200:]  # long after the pulse
+        fb = cfg.V * cfg.graded_spikes_factor
+        for note in notes:
+            assert fb > 0, (cfg, note)
+            if "never stops" in note:
+                assert s[30:].any() and late.all(), (cfg, note)
+                checked += 1
+            if "the firing would stop" in note:
+                assert not late.any(), (cfg, note)
+                checked += 1
+        if cfg.reset_mechanism == "subtract" and fb < cfg.threshold:
+            assert not notes, cfg
+        if fb <= 0:
+            assert not notes, cfg
+    assert checked > 20
+
+
+@pytest.mark.parametrize("recurrence, changes", [
+    ("linear", dict(num_neurons=40)), ("linear", dict(num_neurons=100)), ("linear", dict(num_neurons=1000)),
+    ("conv2d", dict(kernel_init="default")), ("conv2d", dict(kernel_init="centre_surround")),
+    ("conv2d", dict(kernel_init="lateral_excitation"))])
+def test_the_bias_note_is_the_runs(recurrence, changes):
+    """'k of N biases exceed ...: with zero input the largest fires' / 'no neuron fires' / no note."""
+    cfg = SimConfig(recurrence=recurrence, amplitude=0.0, num_steps=100, **changes)
+    t = simulate(cfg)
+    notes = [n for n in odd_corners(cfg, t) if "bias" in n]
+    bias = t.neuron.recurrent.bias.detach()
+    if not (bias != 0).any():
+        assert not notes
+        assert not fired(t)
+        return
+    (note,) = notes
+    if "no neuron fires" in note:
+        assert not fired(t)
+    else:
+        assert "the neuron with the largest bias fires" in note and fired(t)
+        b = bias.repeat_interleave(cfg.grid_size ** 2) if recurrence == "conv2d" else bias
+        top = int(b.argmax())
+        assert spikes(t)[:, 0].reshape(cfg.num_steps, -1)[:, top].any()
+
+
+def test_a_membrane_at_theta_note_reads_the_decision():
+    """'the membrane the spike test looked at equals θ exactly: those steps do not spike'."""
+    for delay in (True, False):
+        for amplitude, beta in ((2.0, 0.0), (1.0, 0.0), (0.25, 1.0)):
+            cfg = SimConfig(recurrence="none", beta=beta, amplitude=amplitude, reset_delay=delay,
+                            num_steps=12)
+            t = simulate(cfg)
+            said = any("equals θ exactly" in n for n in odd_corners(cfg, t))
+            at = (t.decision == cfg.threshold).numpy()
+            assert said == bool(at.any()), cfg
+            assert not spikes(t)[at].any()  # those steps do not spike
+
+
+def test_reset_markers_sit_where_a_reset_acted():
+    """The explorer's 'reset applied' markers: where U was actually reset, by the rule."""
+    from rleaky_viz.figures import neuron_figure
+
+    for mechanism, delay in itertools.product(MECHANISMS, (True, False)):
+        cfg = SimConfig(recurrence="none", reset_mechanism=mechanism, reset_delay=delay,
+                        amplitude=0.3, num_steps=40)
+        t = simulate(cfg)
+        marks = next(tr for tr in neuron_figure(t).data if tr.name == "reset")
+        x = np.asarray(marks.x, dtype=int)
+        base, mem = t.base[:, 0, 0].numpy(), t.mem[:, 0, 0].numpy()
+        acted = np.flatnonzero(mem != base)  # the reset took something away
+        if mechanism == "none":
+            assert x.size == 0
+        else:
+            assert fired(t) and np.array_equal(np.sort(x), acted), (cfg, x, acted)
+
+
+def test_the_spike_counts_count_spikes_not_their_size():
+    """Gradient flow's and Learn's spike numbers with a graded factor g ≠ 1."""
+    from rleaky_viz.statistics import spike_words
+
+    for g in (0.5, -1.0, 2.0):
+        t = simulate(SimConfig(graded_spikes_factor=g, num_steps=80))
+        n = int((t.spk != 0).sum())
+        assert float(t.spk.sum()) != n and spike_words(t).startswith(f"{n} spikes,")
+
+
+def test_the_learn_rate_target_is_spikes_per_step_whatever_g():
+    """'Target: r spikes per step for every neuron': the loss reads spikes, not g·spikes."""
+    from rleaky_viz.learn import train
+
+    for g, inhibition in ((1.0, False), (2.0, False), (0.5, False), (2.0, True)):
+        cfg = SimConfig(recurrence="linear", num_neurons=10, num_steps=80, learn_recurrent=True,
+                        graded_spikes_factor=g, amplitude=0.5, inhibition=inhibition)
+        result = train(cfg, target="rate", target_rate=0.1, epochs=1)
+        rate = (simulate(cfg).spk[:, 0] != 0).double().mean(0)  # spikes per step, per neuron
+        expect = float(((rate - 0.1) ** 2).mean() * 100)
+        assert result.losses[0] == pytest.approx(expect, rel=1e-5), (g, inhibition)
+
+
+def test_a_stopped_training_keeps_its_network():
+    from rleaky_viz.learn import train
+
+    cfg = SimConfig(recurrence="linear", num_neurons=10, num_steps=60, learn_recurrent=True)
+    result = train(cfg, target="rate", target_rate=0.1, epochs=50, on_epoch=lambda e, r: e < 4)
+    assert result.stopped and len(result.losses) == 5 and result.state_dict
 
 
 INHIBITION_GRID = [SimConfig(recurrence="none", inhibition=True, num_neurons=6, input_spread=0.4,
@@ -355,16 +542,24 @@ def test_the_return_map_is_the_run_wherever_it_is_drawn():
         assert np.array_equal(map_at(rmap, u[:-1]), u[1:]), cfg  # every step lies on the map
         text = describe(rmap)
         s = spikes(t)[:, 0, 0]
-        if "approaches it and never fires" in text:
+        if "moves towards it and never fires" in text:
             fp = rmap["fixed_point"]
             assert not s.any() and u.max() <= cfg.threshold, cfg
             # it moves towards U* every step (monotone), and ends close when β < 1
             assert np.all(np.diff(np.abs(u - fp)) <= 1e-6), cfg
-        elif "never reaches θ" in text:
+        elif "the map is the identity" in text:
+            assert not s.any() and np.all(u == u[0]), cfg
+        elif "lowers U by" in text:
+            assert not s.any() and np.all(np.diff(u) < 0), cfg
+        elif "more steps than this run has" in text:
             assert not s.any(), cfg
+            assert fired(simulate(cfg.replace(num_steps=cfg.num_steps * 50))), cfg
         elif "fires on every step" in text:
             first = np.flatnonzero(s)[0]
-            assert s[first:].all(), cfg
+            assert s[first:].all() and s.size - first >= 2, cfg
+            if "after each reset" in text:  # the membrane the test looks at is above θ again
+                assert cfg.reset_mechanism != "none"
+                assert (t.decision[first + 1:, 0, 0] > cfg.threshold).all(), cfg
         elif "cannot settle" in text:
             assert s.any() and not s[np.flatnonzero(s)[0]:].all(), cfg
             assert rmap["fixed_point"] is None
@@ -495,17 +690,256 @@ def test_the_explorers_latency_words():
 
 
 
-def test_the_sweeps_f_i_caption():
-    """'each curve leaves zero at θ(1-β)/(1-β^T)', shown where the overlay applies."""
+FI_SETTINGS = [  # (reset, delay, recurrence, V, offset, threshold)
+    ("zero", True, "none", 0.5, 0.0, 1.0), ("zero", False, "none", 0.5, 0.1, 0.7),
+    ("none", True, "one_to_one", 0.0, 0.0, 1.3), ("none", False, "none", 0.5, -0.05, 1.0),
+    ("zero", True, "one_to_one", 0.0, 0.0, 0.5), ("subtract", True, "none", 0.5, 0.0, 1.0),
+    ("subtract", False, "one_to_one", 0.8, 0.05, 1.0), ("zero", True, "one_to_one", -0.6, 0.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("mechanism, delay, recurrence, V, offset, theta", FI_SETTINGS)
+def test_the_f_i_theory_drawn_on_the_sweeps_page(mechanism, delay, recurrence, V, offset, theta):
+    """Sweeps: the dashed exact rates and the onset triangles, in each setting where they are drawn."""
+    from rleaky_viz.navigation import PAGES
+    from rleaky_viz.sweeps import sweep, value_range
+    from rleaky_viz.theory import count_applies, fi_caption, fi_theory, onset_applies
+
+    cfg = PAGES["sweeps"].default_config.replace(
+        num_steps=150, reset_mechanism=mechanism, reset_delay=delay, recurrence=recurrence, V=V,
+        offset=offset, threshold=theta)
+    betas, amps = value_range(0.3, 1.0, 6), value_range(0.0, 1.2, 61)
+    frame = sweep(cfg, {"beta": betas, "amplitude": amps})
+    exact = fi_theory(cfg, betas, amps)
+    assert onset_applies(cfg) and set(exact["least_amplitude"]) == set(betas)
+    feedback = recurrence == "one_to_one" and V != 0 and not (mechanism == "zero" and delay)
+    assert bool(exact["exact_rate"]) == count_applies(cfg) == (mechanism != "subtract" and not feedback)
+    caption = fi_caption(cfg)
+    assert ("Dashed" in caption) == bool(exact["exact_rate"]) and "Triangles" in caption
+    checked = 0
+    for beta in betas:
+        part = frame[frame["beta"] == beta].sort_values("amplitude")
+        rates = part["rate"].to_numpy()
+        edge = np.asarray(exact["boundary"][beta])
+        onset = exact["least_amplitude"][beta]
+        for a, r, on_edge in zip(amps, rates, edge):
+            if on_edge:
+                continue
+            assert (r > 0) == (a > onset), (beta, a, onset, r)  # "each curve leaves zero there"
+            checked += 1
+        if exact["exact_rate"]:
+            theory = np.asarray(exact["exact_rate"][beta])
+            np.testing.assert_array_equal(rates[~edge], theory[~edge])
+    assert checked > 300
+
+
+def test_the_f_i_theory_is_not_drawn_where_it_would_be_wrong():
+    """Where no theory is drawn (or no dashed line), the formulas would miss the run."""
     from rleaky_viz.navigation import PAGES
     from rleaky_viz.sweeps import sweep
+    from rleaky_viz.theory import fi_caption, fi_theory, spike_count
 
-    cfg = PAGES["sweeps"].default_config.replace(num_steps=120)
-    assert overlay_applies(cfg)
-    for beta in (0.5, 0.8, 0.95, 1.0):
-        low = analytic_overlay(cfg.replace(beta=beta))["min_current"]
-        amps = [low * f for f in (0.9, 0.99, 1.01, 1.1)]
-        frame = sweep(cfg, {"beta": [beta], "amplitude": amps})
-        rates = frame.sort_values("amplitude")["rate"].to_numpy()
-        assert list(rates > 0) == [False, False, True, True], (beta, rates)
-    assert not overlay_applies(cfg.replace(recurrence="one_to_one"))  # the caption is not shown
+    base = PAGES["sweeps"].default_config.replace(num_steps=150, reset_mechanism="zero")
+    amps = [0.06, 0.1, 0.2, 0.4, 0.8]
+
+    def misses(cfg, what):
+        frame = sweep(cfg, {"beta": [0.9], "amplitude": amps}).sort_values("amplitude")
+        counts = frame["spike_count"].to_numpy()
+        if what == "onset":
+            onset = analytic_overlay(cfg.replace(beta=0.9, offset=0.0))["min_current"]
+            return any((c > 0) != (a + cfg.offset > onset) for a, c in zip(amps, counts))
+        return any(c != spike_count(a + cfg.offset, 0.9, cfg.threshold, cfg.num_steps, "zero", True)
+                   for a, c in zip(amps, counts))
+
+    # a bias in the linear recurrence moves the onset: nothing is drawn, and the caption says why
+    linear = base.replace(recurrence="linear", num_neurons=3)
+    assert misses(linear, "onset") and not fi_theory(linear, [0.9], amps)["least_amplitude"]
+    assert "No theory is drawn" in fi_caption(linear) and "linear" in fi_caption(linear)
+    # noise, a sine: the same
+    for cfg in (base.replace(noise_std=0.2), base.replace(stimulus="sine")):
+        assert not fi_theory(cfg, [0.9], amps)["least_amplitude"] and "No theory is drawn" in fi_caption(cfg)
+    # one-to-one feedback after a spike changes the count: the onset stays, the dashed line goes
+    # (with reset_delay=False: the delayed zero reset wipes the feedback, see the next test)
+    fed = base.replace(recurrence="one_to_one", V=0.4, reset_delay=False)
+    assert misses(fed, "count") and not misses(fed, "onset")
+    assert fi_theory(fed, [0.9], amps)["least_amplitude"] and not fi_theory(fed, [0.9], amps)["exact_rate"]
+    # lateral inhibition among equal neurons: only one fires, the pooled rate is not the formula's
+    crowd = base.replace(recurrence="none", num_neurons=4, inhibition=True)
+    frame = sweep(crowd, {"beta": [0.9], "amplitude": [0.4]})
+    lone = spike_count(0.4, 0.9, 1.0, 150, "zero", True)
+    assert frame["spike_count"].iloc[0] < 4 * lone and not overlay_applies(crowd)
+    assert not fi_theory(crowd, [0.9], [0.4])["least_amplitude"]
+
+
+@pytest.mark.parametrize("V", [-2.0, -0.3, 0.7, 2.0])
+def test_the_delayed_zero_reset_wipes_the_one_to_one_feedback(V):
+    """'V·S arrives in the very step the delayed zero reset sets to 0, so V changes nothing'."""
+    from rleaky_viz.theory import fi_caption
+
+    for amplitude, beta in ((0.3, 0.9), (0.7, 0.5), (1.4, 0.95)):
+        cfg = SimConfig(recurrence="one_to_one", reset_mechanism="zero", reset_delay=True, V=V,
+                        amplitude=amplitude, beta=beta, num_steps=200)
+        assert "V changes nothing" in fi_caption(cfg)
+        with_v, without = simulate(cfg), simulate(cfg.replace(V=0.0))
+        assert torch.equal(with_v.spk, without.spk) and torch.equal(with_v.mem, without.mem)
+        assert fired(with_v)
+    # and it is not said where V does change the run
+    for changed in (dict(reset_delay=False), dict(reset_mechanism="subtract")):
+        cfg = SimConfig(recurrence="one_to_one", reset_mechanism="zero", V=V, amplitude=0.3,
+                        num_steps=200).replace(**changed)
+        assert "V changes nothing" not in fi_caption(cfg)
+        assert not torch.equal(simulate(cfg).mem, simulate(cfg.replace(V=0.0)).mem)
+
+
+@pytest.mark.parametrize("beta", [0.3, 0.8, 0.9, 0.99])
+@pytest.mark.parametrize("current", [0.01, 0.05])
+def test_the_continuous_time_reading(beta, current):
+    """'β = e^(−Δt/τ)', 'I reads as (1−β)·R·I_in', 'R·I_in = I/(1−β), the steady state'."""
+    from rleaky_viz.theory import time_constant_reading
+
+    cfg = SimConfig(recurrence="none", beta=beta, amplitude=current, threshold=10.0, num_steps=400)
+    text = time_constant_reading(cfg)
+    tau = -1.0 / np.log(beta)
+    assert f"τ = −Δt/ln β = {tau:.3g} steps" in text
+    assert np.isclose(np.exp(-1.0 / tau), beta)
+    r_i = current / (1 - beta)
+    assert f"R·I_in = I/(1−β) = {r_i:.4g}" in text
+    u = simulate(cfg).mem[:, 0, 0].double().numpy()
+    assert not fired(simulate(cfg))
+    # the sampled solution of τ dU/dt = −U + R·I_in from rest, at t = 1, 2, ... (Δt = 1)
+    t = np.arange(1, cfg.num_steps + 1)
+    np.testing.assert_allclose(u, r_i * (1 - np.exp(-t / tau)), rtol=1e-4, atol=1e-6)
+    assert abs(u[-1] - r_i) < 0.02 * r_i or beta > 0.985  # it settles at R·I_in
+
+
+def test_the_distance_view_sweeps_the_surrogate_parameter():
+    """The distance view's surrogate lines are the gradient of the run with that parameter."""
+    from rleaky_viz.config import SURROGATE_FIELDS
+    from rleaky_viz.flows import distance_sweep_start, gradient_vs_distance
+
+    for surrogate in ("atan", "fast_sigmoid", "triangular"):
+        cfg = SimConfig(surrogate=surrogate, num_steps=40, amplitude=0.4)
+        start = distance_sweep_start(cfg)
+        for name in SURROGATE_FIELDS[surrogate]:
+            assert name in start and len(start[name]) >= 3
+            values = start[name][:3]
+            result = gradient_vs_distance(cfg, name, values)
+            norms = [result["norms"][v] for v in values]
+            for v, n in zip(values, norms):
+                last = lambda spk, mem: mem[-1].sum()  # noqa: E731
+                expect = gradient_flow(cfg.replace(**{name: v}), last).step_norms()[::-1]
+                np.testing.assert_allclose(n, expect, rtol=1e-6)
+            assert not np.allclose(norms[0], norms[-1])  # the parameter does change the gradient
+    with pytest.raises(ValueError, match="atan_alpha"):
+        gradient_vs_distance(SimConfig(surrogate="fast_sigmoid"), "atan_alpha", (1.0,))
+
+
+# ----------------------------------------------------------------------------- audit, part two
+def test_compare_numbers_are_the_drawn_neurons():
+    """Compare: 'spikes first differ at step d' and max |U_A − U_B| are of the neuron shown."""
+    from rleaky_viz.compare import first_divergence, neuron_divergence, neuron_membrane_gap
+    from rleaky_viz.figures import compare_figure
+
+    a_cfg = SimConfig(recurrence="linear", num_neurons=10, input_spread=0.5, num_steps=100)
+    a, b = simulate(a_cfg), simulate(a_cfg.replace(beta=0.85))
+    seen = set()
+    for n in range(10):
+        sa, sb = spikes(a)[:, 0, n], spikes(b)[:, 0, n]
+        differs = np.flatnonzero(sa != sb)
+        d = neuron_divergence(a.spk, b.spk, n)
+        assert d == (int(differs[0]) if differs.size else None)
+        title = compare_figure(a, b, neuron=n).layout.title.text
+        assert (f"first differ at step {d}" in title) if d is not None else "never diverge" in title
+        gap = float((a.mem[:, 0, n] - b.mem[:, 0, n]).abs().max())
+        assert neuron_membrane_gap(a.mem, b.mem, n) == pytest.approx(gap)
+        seen.add(d)
+    assert len(seen) > 2 and first_divergence(a.spk, b.spk) == min(x for x in seen if x is not None)
+
+
+@pytest.mark.parametrize("a_changes, b_changes, identical", [
+    (dict(amplitude=0.05), dict(reset_mechanism="zero"), True),       # silent: the reset never acts
+    (dict(amplitude=0.05), dict(reset_mechanism="none"), True),
+    (dict(recurrence="none", loss="membrane_mse"), dict(surrogate="fast_sigmoid"), True),
+    (dict(), dict(surrogate="fast_sigmoid"), False),
+    (dict(), dict(reset_mechanism="zero"), False),
+])
+def test_compare_gradient_words(a_changes, b_changes, identical):
+    from rleaky_viz.compare import forward_identical, gradient_gap, gradient_words
+
+    cfg_a = SimConfig(num_steps=60).replace(**a_changes)
+    cfg_b = cfg_a.replace(**b_changes)
+    fa, fb = gradient_flow(cfg_a), gradient_flow(cfg_b)
+    words = gradient_words(cfg_a, fa, fb)
+    assert ("are identical" in words) == identical == torch.equal(fa.dL_dmem, fb.dL_dmem)
+    if not identical:
+        assert f"differ by up to {gradient_gap(fa, fb):.3g}" in words
+    if "surrogate" in b_changes:  # the info box's 'forward runs identical' is computed
+        assert forward_identical(fa.trace, fb.trace)
+
+
+def test_mystery_hints_hold_for_every_challenge():
+    """'a spike comes on exactly the steps where the membrane exceeds θ'; 'the step after a spike
+    loses θ and gains V'."""
+    from rleaky_viz.mystery import mystery_challenge
+
+    for seed in range(12):
+        cfg = mystery_challenge(seed)
+        t = simulate(cfg)
+        s, u = spikes(t)[:, 0, 0], t.mem[:, 0, 0].double().numpy()
+        assert np.array_equal(s, u > cfg.threshold)
+        assert u[~s].max() <= cfg.threshold < u[s].min()
+        x, beta = t.input[:, 0, 0].double().numpy(), min(max(cfg.beta, 0), 1)
+        after = np.flatnonzero(s[:-1]) + 1
+        np.testing.assert_allclose(u[after] - (beta * u[after - 1] + x[after]),
+                                   cfg.V - cfg.threshold, atol=1e-5)
+
+
+def test_the_runaway_lesson_question_has_the_answers_it_implies():
+    """'Lower V to 0.95, or β to 0.9: does it die out? With β = 0.99 it still fires at the last of
+    these 120 steps: would it stop in a longer run?'"""
+    cfg = PRESETS["runaway_v_equals_threshold"].config
+    assert cfg.num_steps == 120 and "0.95" in LESSON_NOTES["runaway_v_equals_threshold"][1]
+    last = lambda c: int(np.flatnonzero(spikes(simulate(c))[:, 0, 0])[-1])  # noqa: E731
+    assert last(cfg) == 119
+    assert last(cfg.replace(V=0.95)) < 110 and last(cfg.replace(beta=0.9)) < 110
+    assert last(cfg.replace(beta=0.99)) == 119
+    assert last(cfg.replace(beta=0.99, num_steps=400)) < 399
+
+
+def test_the_presets_not_yet_checked():
+    """strict_threshold, beta_clamped, runaway_v_equals_threshold and self_sustained do what they say."""
+    strict = PRESETS["strict_threshold"].config
+    assert not fired(simulate(strict))
+    s = spikes(simulate(strict.replace(amplitude=1.001)))[:, 0, 0]
+    assert s[::2].all() and not s[1::2].any()  # every other step
+    clamped = PRESETS["beta_clamped"].config
+    a, b = simulate(clamped), simulate(clamped.replace(beta=1.0))
+    assert torch.equal(a.spk, b.spk) and torch.equal(a.mem, b.mem)
+    run = PRESETS["runaway_v_equals_threshold"].config
+    s = spikes(simulate(run))[:, 0, 0]
+    first = int(np.flatnonzero(s)[0])
+    assert s[first:].all() and run.width < run.num_steps  # never stops, after the input ends
+    sus = PRESETS["self_sustained"].config
+    t = simulate(sus.replace(num_steps=300))
+    tail = spikes(t)[250:, 0].sum()
+    assert tail > 0  # still active long after the kick (5 steps)
+    assert not fired(simulate(sus.replace(amplitude=0.0, noise_std=0.0)))  # no kick, no noise: silent
+    for weak in (1.0, 2.0):  # a weaker loop lets it die (a spike or two of noise aside)
+        assert spikes(simulate(sus.replace(weight_gain=weak)))[250:, 0].sum() < 0.01 * tail
+
+
+def test_the_sparse_regime_words():
+    """'sparse: spikes, but no neuron has the 3 spikes an ISI CV needs'."""
+    from rleaky_viz.regimes import REGIME_RULES
+    from rleaky_viz.sweeps import sweep
+
+    assert "no neuron has the 3 spikes" in REGIME_RULES["sparse"]
+    cfg = SimConfig(recurrence="none", num_neurons=8, input_spread=0.5, num_steps=40)
+    frame = sweep(cfg, {"amplitude": [0.0987, 0.2, 0.5], "beta": [0.9]})
+    for _, row in frame.iterrows():
+        t = simulate(cfg.replace(amplitude=float(row["amplitude"])))
+        most = int(spikes(t)[:, 0].sum(0).max())
+        if row["regime"] == "sparse":
+            assert 0 < most < 3
+        if row["regime"] in ("regular", "irregular"):
+            assert most >= 3

@@ -125,7 +125,7 @@ def _cases(i):
         ("regime_map_figure", lambda: F.regime_map_figure(frame, "amplitude", "beta",
                                                           selected=cell)),
         ("compare_figure", lambda: F.compare_figure(single, i["other"])),
-        ("compare_figure", lambda: F.compare_figure(single, i["other"], divergence=7,
+        ("compare_figure", lambda: F.compare_figure(single, i["other"], neuron=0,
                                                     names=("left", "right"))),
         ("mystery_figure", lambda: F.mystery_figure(single, i["other"])),
         ("return_map_figure", lambda: F.return_map_figure(single, return_map(single))),

@@ -75,3 +75,16 @@ def test_learn_page_with_nothing_to_learn_says_so():
     at.button(key="learn_train").click().run()
     assert not at.exception
     assert any("nothing to learn" in e.value for e in at.error)
+
+
+def test_the_distance_view_sweeps_the_surrogates_slope():
+    at = app("pages/5_Gradient_flow.py", {"surrogate": "fast_sigmoid", "num_steps": "60"})
+    assert "fast sigmoid slope" in at.selectbox(key="gradients_sweep").options
+    at.selectbox(key="gradients_sweep").set_value("fast_sigmoid_slope").run()
+    assert not at.exception and not at.error
+    lines = by_title(at, "How far back")["data"]
+    assert [t["name"] for t in lines] == [f"fast_sigmoid_slope = {v:g}" for v in (6.25, 12.5, 25, 50, 100)]
+    # another surrogate: its own parameters are offered, the old choice is dropped without an error
+    at.selectbox(key="surrogate").set_value("atan").run()
+    assert not at.exception and at.selectbox(key="gradients_sweep").value == "beta"
+    assert "atan alpha" in at.selectbox(key="gradients_sweep").options

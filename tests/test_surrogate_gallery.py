@@ -427,3 +427,36 @@ def test_no_surrogate_chosen_shows_a_hint_not_an_error():
     at.multiselect(key="gallery_surrogates").set_value([]).run()
     assert not at.exception and not at.error
     assert not at.get("plotly_chart") and at.info
+
+
+def _derivative(name, params, z):
+    z = torch.tensor(z, dtype=torch.float32, requires_grad=True)
+    make_surrogate(name, params)(z).sum().backward()
+    return z.grad.numpy()
+
+
+@pytest.mark.parametrize("name, params, says", [
+    ("triangular", {"threshold": 0.0}, "dS/dz = 0 everywhere"),
+    ("SFS", {"B": 0.0}, "the full fast sigmoid just above it"),
+    ("spike_rate_escape", {"beta": 0.0}, "is flat"),
+    ("spike_rate_escape", {"beta": -1.0}, "minimum at z = 1"),
+    ("SSO", {"variance": 0.0}, "not random"),
+])
+def test_the_oddity_words_follow_the_parameters(name, params, says):
+    (text,) = surrogate_oddities(name, params)
+    assert says in text
+    z = np.linspace(-2, 2, 401)
+    g = _derivative(name, params, z)
+    if name == "triangular":
+        assert np.all(g == 0)
+    elif name == "SFS":
+        assert np.all(g[z <= 0] == 0) and g[(z > 0) & (z < 0.02)].min() > 0.5  # full just above 0
+    elif name == "spike_rate_escape" and params["beta"] == 0:
+        assert np.allclose(g, 25.0) and "peaks at z = 1" not in text
+    elif name == "spike_rate_escape":
+        assert np.argmin(g) == np.argmin(np.abs(z - 1)) and g[0] > g[np.argmin(np.abs(z - 1))]
+    else:  # SSO, variance 0: twice the same, 0 below, 1 above
+        assert np.array_equal(g, _derivative(name, params, z))
+        assert np.all(g[z <= 0] == 0) and np.all(g[z > 0] == 1)
+    fig = surrogate_figure([(name, params)])
+    assert not any(t.name == "spike_rate_escape peak" for t in fig.data) or params.get("beta", 1) > 0

@@ -57,14 +57,31 @@ def test_sweeps_page_draws_the_curves_and_maps(sweeps_page):
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 5
     fi = figure_titled(at, "f-I curve")
-    assert len(fi["data"]) == 5 and all(t["name"].startswith("β = ") for t in fi["data"])
+    curves = [t for t in fi["data"] if t["name"].startswith("β = ")]
+    onsets = [t for t in fi["data"] if t["name"].startswith("onset β = ")]
+    assert len(curves) == 5 and len(onsets) == 5 and len(fi["data"]) == 10  # subtract: no dashed line
     regimes = figure_titled(at, "Regimes")
     assert decode(regimes["data"][0]["z"]).shape == (32, 32)
     assert regimes["data"][0]["colorbar"]["ticktext"] == list(REGIMES)
-    # no recurrence, constant input: β = 0.95 fires above I = θ(1 - β) = 0.05 and not below
-    rate = decode(fi["data"][-1]["y"])
-    amps = decode(fi["data"][-1]["x"])
+    # no recurrence, constant input: β = 0.95 fires above I = θ(1 - β) = 0.05 and not below,
+    # and its onset triangle sits between the last silent and the first firing amplitude
+    rate = decode(curves[-1]["y"])
+    amps = decode(curves[-1]["x"])
     assert (rate[amps <= 0.05] == 0).all() and (rate[amps > 0.06] > 0).all()
+    onset = decode(onsets[-1]["x"])[0]
+    assert amps[rate == 0].max() < onset < amps[rate > 0].min()
+    assert "Triangles" in " ".join(c.value for c in at.caption)
+
+
+def test_the_f_i_chart_draws_exact_rates_for_the_zero_reset():
+    at = app(SWEEPS, {"reset_mechanism": "zero"})
+    assert not at.exception and not at.error
+    fi = figure_titled(at, "f-I curve")
+    dashed = [t for t in fi["data"] if t["name"].startswith("theory β = ")]
+    assert len(dashed) == 5 and all(t["line"]["dash"] == "dash" for t in dashed)
+    for curve, line in zip([t for t in fi["data"] if t["name"].startswith("β = ")], dashed):
+        simulated, exact = decode(curve["y"]), decode(line["y"])
+        assert (simulated == exact).mean() > 0.95  # all but the points where rounding decides
 
 
 def test_sweeps_widgets_change_the_charts():
@@ -72,7 +89,7 @@ def test_sweeps_widgets_change_the_charts():
     at.slider(key="sweeps_resolution").set_value(8).run()
     assert decode(figure_titled(at, "Regimes")["data"][0]["z"]).shape == (8, 8)
     at.slider(key="sweeps_fi_curves").set_value(3).run()
-    assert len(figure_titled(at, "f-I curve")["data"]) == 3
+    assert sum(t["name"].startswith("β = ") for t in figure_titled(at, "f-I curve")["data"]) == 3
     before = decode(figure_titled(at, "Regimes")["data"][0]["z"])
     at.selectbox(key="sweeps_y").set_value("threshold").run()
     assert not at.exception

@@ -334,12 +334,12 @@ def test_map_figures_have_a_clickable_cell_per_point(frame):
 def test_compare_and_mystery_figures():
     a = simulate(SimConfig(recurrence="none", num_steps=60))
     b = simulate(SimConfig(recurrence="none", num_steps=60, reset_mechanism="zero"))
-    fig = compare_figure(a, b, divergence=first_divergence(a.spk, b.spk))
+    fig = compare_figure(a, b)
     names = [t.name for t in fig.data]
     assert {"A membrane", "B membrane", "A spikes", "B spikes", "A - B", "A rate", "B rate"} <= set(names)
     diff = decode(fig, names.index("A - B"), "y")
     assert np.allclose(diff, (a.mem - b.mem)[:, 0, 0].numpy())
-    assert "first differ at step" in fig.layout.title.text
+    assert f"first differ at step {first_divergence(a.spk, b.spk)}" in fig.layout.title.text
     with pytest.raises(ValueError, match="steps"):
         compare_figure(a, simulate(SimConfig(num_steps=61)))
     fig = mystery_figure(a, b)

@@ -108,6 +108,22 @@ class StepRule:
             new = base
         return self.quant(new) if self.quant is not None else new
 
+    def reset_applied(self, spk: torch.Tensor, reset: torch.Tensor) -> torch.Tensor:
+        """Where a reset acted on U, per step (bool), from the recorded spikes and ``R``.
+
+        ``reset_delay=True``: where ``R[t] = 1``.  ``reset_delay=False``: the net
+        reset is ``R + D = S/g`` (the mask under inhibition), so subtract acts
+        at the spike steps; zero keeps ``B·(1 - R)·(1 - D)``, so it acts where
+        ``R = 1`` or the step spiked.  No reset mechanism: nowhere.
+        """
+        if self.mechanism == NONE:
+            return torch.zeros_like(spk, dtype=torch.bool)
+        if not self.late_reset:
+            return reset != 0
+        if self.mechanism == ZERO:
+            return (spk != 0) | (reset != 0)
+        return spk != 0
+
     def decision_membrane(self, new: torch.Tensor) -> torch.Tensor:
         """``P``, the membrane the spike is decided on."""
         if self.quant is not None and not self.inhibition:

@@ -23,11 +23,12 @@ def _running_rate(spk: np.ndarray, window: int) -> np.ndarray:
 
 
 def compare_figure(trace_a, trace_b, neuron: int = 0, batch: int = 0, window: int = 20,
-                   divergence: Optional[int] = None, names: Sequence[str] = ("A", "B")) -> go.Figure:
+                   names: Sequence[str] = ("A", "B")) -> go.Figure:
     """Configurations A and B overlaid: membranes, spikes, mem_A - mem_B and running rates.
 
-    Four rows sharing the time axis.  ``divergence`` (the first step where
-    the spikes differ) is marked on every row.  Trace names: "A membrane",
+    Four rows sharing the time axis.  The first step where this neuron's
+    spikes differ (in this sample) is named in the title and marked on every
+    row, computed from the two series drawn.  Trace names: "A membrane",
     "B membrane", "A threshold", "B threshold", "A spikes", "B spikes",
     "A - B", "A rate", "B rate".
     """
@@ -73,12 +74,14 @@ def compare_figure(trace_a, trace_b, neuron: int = 0, batch: int = 0, window: in
                      line=dict(color=COLORS["reference"], width=1.5, shape="hv"),
                      fill="tozeroy", fillcolor=with_alpha(COLORS["reference"], 0.25),
                      hovertemplate="step %{x}<br>U_A − U_B = %{y:.4g}<extra></extra>", **row[2]))
+    differs = np.flatnonzero((d.neuron_series(trace_a, "spk", batch, neuron) != 0)
+                             != (d.neuron_series(trace_b, "spk", batch, neuron) != 0))
+    divergence = int(differs[0]) if differs.size else None
     said = "spikes never diverge" if divergence is None else f"spikes first differ at step {divergence}"
     layout = base_layout(title=f"{names[0]} and {names[1]} overlaid, neuron {neuron}: {said}",
                          kind="compare", height=720)
     layout.update(subplot_layout(4, [0.4, 0.16, 0.22, 0.22], 0.04), hovermode="closest")
     if divergence is not None:
-        divergence = d.check_int("divergence", divergence, 0, T - 1)
         layout["shapes"] = [dict(type="line", x0=divergence, x1=divergence, xref=x_id, y0=0, y1=1,
                                  yref=f"{y_id} domain",
                                  line=dict(color=COLORS["threshold"], dash="dot", width=1.5))

@@ -47,6 +47,18 @@ def _steady_state(overlay) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
+def _reset_applied(trace, batch: int, neuron: int) -> np.ndarray:
+    """Where a reset acted on this neuron: the rule's own answer (none without a reset
+    mechanism, the spike steps with reset_delay=False), not merely where R is 1."""
+    module = getattr(trace, "neuron", None)
+    if module is None:
+        return d.neuron_series(trace, "reset", batch, neuron) != 0
+    from ..core.rule import StepRule  # the one update rule knows what its reset does
+
+    applied = StepRule(module).reset_applied(trace.spk, trace.reset)
+    return applied[:, batch].reshape(applied.shape[0], -1)[:, neuron].numpy()
+
+
 def neuron_figure(trace, neuron: int = 0, batch: int = 0,
                   overlay: Optional[dict] = None) -> go.Figure:
     """One neuron's run: input, membrane (with threshold, spikes, resets), recurrence, output.
@@ -101,7 +113,7 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
     values = np.concatenate([mem, base, [theta, 0.0] + ([steady] if steady is not None else [])])
     lo, hi = float(np.min(values)), float(np.max(values))
     floor = lo - 0.08 * ((hi - lo) or 1.0)
-    resets = np.flatnonzero(reset != 0)
+    resets = np.flatnonzero(_reset_applied(trace, batch, neuron))
     data.append(dict(type="scatter", x=resets, y=np.full(resets.size, floor), name="reset",
                      mode="markers",
                      marker=dict(color=COLORS["reset"], size=7, symbol="x-thin",

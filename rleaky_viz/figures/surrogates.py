@@ -252,18 +252,31 @@ def surrogate_oddities(name: str, params: Optional[dict] = None, seed: int = 0) 
     seed = d.check_int("seed", seed, 0, 2**63 - 1)
     if name == "triangular":
         t = p["threshold"]
+        if t == 0:
+            return ["With threshold 0 `triangular` passes no gradient at all: dS/dz = 0 everywhere."]
         return [f"Despite its name, `triangular` is not a triangle: dS/dz is a signed step, "
                 f"{t:+g} below the threshold (z < 0) and {-t:+g} at and above it (z ≥ 0). "
                 "It has the same size at any distance from the threshold, and above the "
                 "threshold it points the opposite way."]
     if name == "SFS":
         b = p["B"]
-        where = ("so it passes no gradient near the threshold, where a fast sigmoid is largest"
-                 if b >= 0 else
-                 "so it does pass gradient at the threshold (B < 0), but none below z = B")
+        if b > 0:
+            where = ("so it passes no gradient at the threshold and just above it, where a fast "
+                     "sigmoid is largest")
+        elif b == 0:
+            where = "so it passes none on the silent side and the full fast sigmoid just above it"
+        else:
+            where = "so it does pass gradient at the threshold (B < 0), but none below z = B"
         return [f"SFS keeps the fast sigmoid's derivative only where z > B = {b:g}: it is "
-                f"exactly zero for z ≤ {b:g}, {where}. A neuron whose membrane stays below "
-                f"θ + {b:g} gets no gradient at all."]
+                f"exactly zero for z ≤ {b:g}, {where}. A neuron whose membrane stays at or below "
+                f"θ + {b:g} gets no gradient through its spikes."]
+    if name == "spike_rate_escape" and p["beta"] == 0:
+        return [f"With β = 0 spike_rate_escape is flat: dS/dz = the slope, {p['slope']:g}, at "
+                "every z, with no peak; it is on a very different scale from the other "
+                "surrogates."]
+    if name == "spike_rate_escape" and p["beta"] < 0:
+        return [f"With β = {p['beta']:g} < 0 spike_rate_escape has its minimum at z = 1 and grows "
+                "without bound away from it."]
     if name == "spike_rate_escape":
         return [f"spike_rate_escape peaks at z = 1 (U = θ + 1), one unit above the threshold, "
                 f"not at it, whatever θ is; the peak height is the slope, {p['slope']:g}, so "
@@ -273,8 +286,12 @@ def surrogate_oddities(name: str, params: Optional[dict] = None, seed: int = 0) 
         return ["The backward is the forward: dS/dz = H(z), 1 where the neuron spiked "
                 "(z > 0) and 0 everywhere else, the threshold included. A neuron that stays "
                 "silent never receives a gradient that could teach it to fire."]
+    if name == "SSO" and p["variance"] == 0:
+        return ["With variance 0 SSO is not random: dS/dz is exactly 0 where the neuron did not "
+                "spike (z ≤ 0) and 1 where it spiked."]
     if name == "SSO":
         a, b = sorted(((p["mean"] - 0.5) * p["variance"], (p["mean"] + 0.5) * p["variance"]))
+        a, b = a + 0.0, b + 0.0  # no "-0"
         return [f"SSO is random: where the neuron did not spike (z ≤ 0) dS/dz = "
                 f"(u − 0.5 + mean)·variance with u drawn uniformly from [0, 1) afresh on every "
                 f"backward pass, so anywhere from {a:.3g} to {b:.3g}, a different value at "
@@ -292,7 +309,9 @@ def surrogate_oddities(name: str, params: Optional[dict] = None, seed: int = 0) 
         return [f"Ours stays finite everywhere. The reference computes k·e^(−kz), which "
                 f"overflows in float32 for z below about {edge:.3g} (at slope {p['slope']:g}); "
                 "its gradient there is NaN (infinity over infinity), which then spreads "
-                "through training. Wherever the reference's value is finite the two agree."]
+                "through training. Where the reference is finite the two agree to float32 "
+                "rounding, except in the far tail, where the reference's value rounds to 0 "
+                "and ours keeps a tiny positive one."]
     return []
 
 
@@ -329,7 +348,7 @@ def _mark_oddities(spec, name, params, label, color, lo, hi):
         _marker(spec, [0.0, 0.0], [t, -t], "triangular sign flip", label, color,
                 "triangular: sign flips at z = 0", symbol="diamond")
         _note(spec, 0.0, -t, "triangular: a signed step,<br>flips sign at z = 0", color, 70, 25)
-    elif name == "spike_rate_escape" and lo <= 1 <= hi:
+    elif name == "spike_rate_escape" and lo <= 1 <= hi and params["beta"] > 0:
         _marker(spec, [1.0], [params["slope"]], "spike_rate_escape peak", label, color,
                 "spike_rate_escape: peak at z = 1", symbol="star")
         _note(spec, 1.0, params["slope"], "spike_rate_escape<br>peaks at z = 1", color, 60, 10)

@@ -26,7 +26,7 @@ __all__ = ["fi_curve_figure", "sweep_map_figure", "regime_map_figure", "REGIME_C
 
 # Axis titles of the statistics (a swept field's title is its control's label).
 STAT_LABELS = {
-    "rate": "firing rate (spikes / step)", "isi_cv": "ISI CV", "first_spike": "first-spike latency (steps)",
+    "rate": "firing rate (spikes / step / neuron)", "isi_cv": "ISI CV", "first_spike": "first-spike latency (steps)",
     "spike_count": "spike count", "isi_mean": "mean ISI (steps)", "active_fraction": "active fraction",
 }
 
@@ -35,9 +35,9 @@ STAT_LABELS = {
 # end, so they are coloured by log(1 + value) (the colour bar is labelled in steps).
 MAP_VALUES = {
     "rate": (SEQUENTIAL_SCALE, False, "no spikes", False),
-    "isi_cv": ("Cividis", False, "fewer than 3 spikes", False),
+    "isi_cv": ("Cividis", False, "no neuron has 3 spikes", False),
     "first_spike": (SEQUENTIAL_SCALE, True, "never fires", True),   # bright = fast response
-    "isi_mean": (SEQUENTIAL_SCALE, True, "fewer than 2 spikes", True),
+    "isi_mean": (SEQUENTIAL_SCALE, True, "no neuron has 2 spikes", True),
     "spike_count": (SEQUENTIAL_SCALE, False, "", False),
     "active_fraction": (SEQUENTIAL_SCALE, False, "", False),
 }
@@ -94,13 +94,18 @@ def _format(v) -> str:
 
 
 def fi_curve_figure(frame, x: str = "amplitude", by: Optional[str] = "beta",
-                    value: str = "rate") -> go.Figure:
+                    value: str = "rate", theory: Optional[dict] = None) -> go.Figure:
     """Firing rate against ``x`` (the input amplitude: an f-I curve), one line per ``by`` value.
 
     Lines are coloured along the sequential scale in the order of ``by``, so
     a trend across β reads as a trend of colour.  Trace names: "β = 0.9", ...
+    ``theory`` (from ``theory.fi_theory``, keyed by the ``by`` values) adds,
+    in each curve's colour, a dashed line of the exact rate ("theory β = 0.9")
+    where it has one, and a triangle on the axis at the least amplitude that
+    fires within the run ("onset β = 0.9").
     """
     frame = _check_frame(frame, x, value, *([by] if by else []))
+    theory = theory or {}
     groups = [(None, frame)] if by is None else list(frame.groupby(by, sort=True))
     colors = sample_colorscale(SEQUENTIAL_SCALE, np.linspace(0.0, 0.9, max(len(groups), 2)))
     data = []
@@ -112,12 +117,35 @@ def fi_curve_figure(frame, x: str = "amplitude", by: Optional[str] = "beta",
             name=name, mode="lines+markers", line=dict(color=colors[i], width=2),
             marker=dict(size=5),
             hovertemplate=f"{_label(x)} %{{x:.4g}}<br>{_label(value)} %{{y:.4g}}<extra>{name}</extra>"))
+        data += _fi_theory_traces(theory, key, part[x].to_numpy(np.float64), name, colors[i], x, value)
     title = "f-I curve: firing rate against input amplitude" if x == "amplitude" and value == "rate" \
         else f"{_label(value)} against {_label(x)}"
     layout = base_layout(title=title, kind="fi-curve", x_title=_label(x), y_title=_label(value),
                          height=440)
     layout["hovermode"] = "closest"
     return figure(data, layout)
+
+
+def _fi_theory_traces(theory: dict, key, xs, name: str, color: str, x: str, value: str) -> list:
+    """The theory's dashed rate line and onset triangle for the curve of ``key`` (see fi_curve_figure)."""
+    traces = []
+    key = None if key is None else float(key)
+    rates = theory.get("exact_rate", {}).get(key)
+    if rates is not None and len(rates) == len(xs):
+        order = np.argsort(xs)
+        traces.append(dict(
+            type="scatter", x=xs[order], y=np.asarray(rates, np.float64)[order], name=f"theory {name}",
+            mode="lines", line=dict(color=color, width=1.5, dash="dash"), legendgroup=name,
+            hovertemplate=f"{_label(x)} %{{x:.4g}}<br>theory %{{y:.4g}}<extra>{name}</extra>"))
+    onset = theory.get("least_amplitude", {}).get(key)
+    if onset is not None and len(xs) and xs.min() <= onset <= xs.max():
+        traces.append(dict(
+            type="scatter", x=[float(onset)], y=[0.0], name=f"onset {name}", mode="markers",
+            marker=dict(symbol="triangle-up", size=11, color=color, line=dict(color="white", width=1)),
+            legendgroup=name, showlegend=False,
+            hovertemplate=(f"least {_label(x)} that fires within the run: %{{x:.4g}}"
+                           f"<extra>{name}</extra>")))
+    return traces
 
 
 def _shown(v) -> str:
@@ -145,7 +173,7 @@ def _cells(frame, x, y, selected: Optional[int]) -> dict:
         marker=dict(symbol="square-open", size=14, color=OKABE_ITO["vermillion"], opacity=0.0,
                     line=dict(width=2)),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=0.0)),
-        hovertemplate="<br>".join(lines) + "<br><i>click to open in the explorer</i><extra></extra>")
+        hovertemplate="<br>".join(lines) + "<br><i>click to select</i><extra></extra>")
     if selected is not None:
         cells["selectedpoints"] = [int(selected)]
     return cells

@@ -52,7 +52,7 @@ def notices_panel(cfg: SimConfig, trace: Optional[Trace] = None,
     if trace is not None:
         for notice in trace.notices:
             st.info(notice, icon="ℹ️")
-    corners = odd_corners(cfg, trace, spectral_radius)
+    corners = odd_corners(cfg, trace, radius=spectral_radius)
     if corners:
         with st.expander(f"Odd corners of the reference in this setting ({len(corners)})",
                          expanded=False):
