@@ -4,7 +4,8 @@ import streamlit as st
 from rleaky_viz.dynamics import describe, return_map
 from rleaky_viz.figures import breakdown_figure, neuron_figure, return_map_figure
 from rleaky_viz.statistics import spike_stats
-from rleaky_viz.theory import analytic_overlay, latency_caption, overlay_applies, time_constant_reading
+from rleaky_viz.theory import (analytic_overlay, latency_caption, overlay_applies, overlay_reasons,
+                               time_constant_reading)
 from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.ui.present import present_figure
@@ -35,10 +36,8 @@ m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats[
 show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
 overlay = analytic_overlay(cfg) if show_overlay else None
 if overlay and not overlay_applies(cfg):
-    st.caption(f"The overlays hold for a constant input with no noise, spread, lateral inhibition "
-               f"among several neurons or state quantisation, and no recurrence (recurrence = "
-               f"none); here only the time constant applies: τ = -1/ln β = {overlay['tau']:.3g} "
-               "steps.")
+    st.caption("No analytic overlays here: " + "; ".join(overlay_reasons(cfg)) + ". Only the "
+               f"time constant applies: τ = -1/ln β = {overlay['tau']:.3g} steps.")
     overlay = None
 elif overlay:
     st.caption(f"Steady state without spikes I/(1-β) = {overlay['steady_state']:.4g} · least "

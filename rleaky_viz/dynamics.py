@@ -52,7 +52,7 @@ def map_conditions(cfg: SimConfig, *, input_may_vary: bool = False) -> list[str]
     if cfg.inhibition:
         why.append("inhibition couples each neuron to the others" if several else
                    "this view leaves inhibited layers out (with one neuron inhibition suppresses "
-                   "nothing: switch it off to see the same run's map)")
+                   "nothing)")
     if (cfg.recurrence == "one_to_one" and cfg.V != 0 and not cfg.reset_delay
             and cfg.reset_mechanism != "none"):
         why.append("with reset_delay=False the spike that V feeds back was decided before U[t] "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["analytic_overlay", "overlay_applies", "applicable_overlay", "first_spike_step",
+__all__ = ["analytic_overlay", "overlay_applies", "overlay_reasons", "applicable_overlay", "first_spike_step",
            "zero_reset_interval", "latency_caption", "spike_count", "onset_applies", "count_applies",
            "fi_theory", "fi_caption", "feedback_wiped", "least_current", "time_constant_reading", "on_the_boundary"]
 
@@ -82,13 +82,7 @@ def analytic_overlay(cfg) -> dict:
     rheobase = theta * (1.0 - beta)
     steps = int(getattr(cfg, "num_steps", 0) or 0)
     min_current = least_current(theta, beta, steps)
-    several = getattr(cfg, "neuron_count", 1) > 1
-    # lateral inhibition lets only the first of several equal neurons fire
-    exact = (getattr(cfg, "stimulus", "constant") == "constant"
-             and not getattr(cfg, "state_quant_bits", 0)
-             and getattr(cfg, "noise_std", 0.0) == 0.0
-             and not (several and getattr(cfg, "input_spread", 0.0) != 0.0)
-             and not (several and getattr(cfg, "inhibition", False)))
+    exact = not _input_reasons(cfg)
     return {
         "input_current": current,
         "beta": beta,
@@ -101,13 +95,22 @@ def analytic_overlay(cfg) -> dict:
     }
 
 
+def overlay_reasons(cfg) -> list[str]:
+    """Why :func:`analytic_overlay` does not describe the run of ``cfg`` (empty: it does)."""
+    reasons = _input_reasons(cfg)
+    if getattr(cfg, "recurrence", "none") != "none":
+        reasons.append(f"recurrence = {cfg.recurrence} feeds the spikes back (the overlays need "
+                       "recurrence = none)")
+    return reasons
+
+
 def overlay_applies(cfg) -> bool:
     """Whether :func:`analytic_overlay` describes the run of ``cfg``: exact input, no recurrence.
 
     The one rule every view that draws the overlay (the explorer, the CLI's
     neuron figure) asks.
     """
-    return bool(analytic_overlay(cfg)["exact"]) and getattr(cfg, "recurrence", "none") == "none"
+    return not overlay_reasons(cfg)
 
 
 def applicable_overlay(cfg) -> "dict | None":
@@ -135,14 +138,17 @@ def first_spike_step(current: float, beta: float, threshold: float) -> "int | No
     return math.floor(math.log(1 - threshold * (1 - beta) / current) / math.log(beta))
 
 
-def zero_reset_interval(current: float, beta: float, threshold: float) -> "int | None":
-    """The interval between spikes with ``reset_mechanism="zero"`` and ``reset_delay=True``.
+def zero_reset_interval(current: float, beta: float, threshold: float,
+                        delay: bool = True) -> "int | None":
+    """The interval between spikes with ``reset_mechanism="zero"``.
 
-    After a spike the next step is set to 0 (its input dropped), and the climb
-    from rest starts again one step later: ``t* + 2`` steps, every time.
+    ``reset_delay=True``: after a spike the next step is set to 0 (its input
+    dropped), and the climb from rest starts again one step later: ``t* + 2``
+    steps, every time.  ``reset_delay=False``: the spike step itself is set
+    to 0 and the next step keeps its input: ``t* + 1``.
     """
     first = first_spike_step(current, beta, threshold)
-    return None if first is None else first + 2
+    return None if first is None else first + (2 if delay else 1)
 
 
 def on_the_boundary(current: float, beta: float, threshold: float) -> bool:
@@ -174,7 +180,8 @@ def latency_caption(cfg, overlay: dict) -> str:
         return text + (f" in real arithmetic, but U reaches θ exactly there, so float32 rounding "
                        f"decides between step {first - 1} and {first}")
     if cfg.reset_mechanism == "zero" and cfg.reset_delay:
-        text += f", then every t* + 2 = {first + 2} steps (the zero reset drops one input)"
+        text += (f", then every t* + 2 = {zero_reset_interval(current, beta, _number(cfg, 'threshold'))} "
+                 "steps (the zero reset drops one input)")
     return text
 
 
@@ -192,8 +199,8 @@ def spike_count(current: float, beta: float, threshold: float, steps: int,
     * no reset (``none``): U keeps rising towards ``I/(1-β) > θ``, so the
       neuron fires at ``t*`` and at every step after it: ``T - t*`` spikes.
 
-    The ``subtract`` reset leaves ``U - θ`` behind, a different start each
-    time (the intervals alternate): no closed form, None.  0 when the neuron
+    The ``subtract`` reset leaves ``U - θ`` behind, so each climb can start
+    from a different membrane: no closed form in general, None.  0 when the neuron
     does not fire within the run.  Real arithmetic: where
     :func:`on_the_boundary` holds, float32 rounding decides.
     """
@@ -203,8 +210,7 @@ def spike_count(current: float, beta: float, threshold: float, steps: int,
     if mechanism == "none":
         return steps - first
     if mechanism == "zero":
-        period = first + (2 if delay else 1)
-        return (steps - 1 - first) // period + 1
+        return (steps - 1 - first) // zero_reset_interval(current, beta, threshold, delay) + 1
     return None
 
 
@@ -290,7 +296,8 @@ def time_constant_reading(cfg) -> str:
             f"(1−β)·R·I_in with R·I_in = I/(1−β) = {current / (1.0 - beta):.4g}, the steady state.")
 
 
-def _inexact_reasons(cfg) -> list[str]:
+def _input_reasons(cfg) -> list[str]:
+    """What keeps a lone neuron's input from being the formulas' constant I (empty: exact)."""
     reasons = []
     if getattr(cfg, "stimulus", "constant") != "constant":
         reasons.append(f"the stimulus is {cfg.stimulus}, not constant")
@@ -303,6 +310,12 @@ def _inexact_reasons(cfg) -> list[str]:
         reasons.append("the input is spread across neurons")
     if several and getattr(cfg, "inhibition", False):
         reasons.append("lateral inhibition lets only one of several equal neurons fire")
+    return reasons
+
+
+def _inexact_reasons(cfg) -> list[str]:
+    """:func:`_input_reasons`, and a recurrence that reaches U before the first spike."""
+    reasons = _input_reasons(cfg)
     if getattr(cfg, "recurrence", "none") not in ("none", "one_to_one"):
         reasons.append(f"the {cfg.recurrence} recurrence can add its bias to U before the first spike")
     return reasons

@@ -943,3 +943,91 @@ def test_the_sparse_regime_words():
             assert 0 < most < 3
         if row["regime"] in ("regular", "irregular"):
             assert most >= 3
+
+
+# ----------------------------------------------------------------------------- review: the rest
+def test_the_explorers_no_overlay_reasons():
+    """'No analytic overlays here: <reasons>': each reason holds, and there is one wherever the
+    overlay is not drawn."""
+    from rleaky_viz.theory import overlay_reasons
+
+    grid = [SimConfig(recurrence=r, stimulus=st, noise_std=n, state_quant_bits=q, inhibition=i,
+                      num_neurons=k, input_spread=sp)
+            for r, st, n, q, i, k, sp in itertools.product(("none", "one_to_one"), ("constant", "sine"),
+                                                            (0.0, 0.1), (0, 4), (False, True), (1, 3),
+                                                            (0.0, 0.4))]
+    for cfg in grid:
+        reasons = " ".join(overlay_reasons(cfg))
+        assert overlay_applies(cfg) == (reasons == "")
+        assert ("recurrence" in reasons) == (cfg.recurrence != "none")
+        assert ("sine" in reasons) == (cfg.stimulus == "sine")
+        assert ("noise" in reasons) == bool(cfg.noise_std)
+        assert ("quantised" in reasons) == bool(cfg.state_quant_bits)
+        assert ("inhibition" in reasons) == (cfg.inhibition and cfg.neuron_count > 1)
+        assert ("spread" in reasons) == (bool(cfg.input_spread) and cfg.neuron_count > 1)
+    # the inhibition reason is true: of three equal neurons only one fires
+    t = simulate(SimConfig(recurrence="none", inhibition=True, num_neurons=3, amplitude=0.3))
+    assert list((spikes(t)[:, 0].sum(0) > 0)) == [True, False, False]
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_the_continuous_time_reading_at_the_ends(beta):
+    """β = 1: 'U grows by I every step'; β = 0: 'between resets U is this step's input alone'."""
+    from rleaky_viz.theory import time_constant_reading
+
+    cfg = SimConfig(recurrence="none", beta=beta, amplitude=0.3 if beta else 0.7, num_steps=30)
+    text, t = time_constant_reading(cfg), simulate(cfg)
+    u, r = t.mem[:, 0, 0].double().numpy(), t.reset[:, 0, 0].numpy()
+    if beta == 1:
+        assert "grows by I every step" in text
+        first = int(np.flatnonzero(spikes(t)[:, 0, 0])[0])
+        np.testing.assert_allclose(np.diff(u[:first + 1]), 0.3, atol=1e-6)
+    else:
+        assert "this step's input alone" in text
+        np.testing.assert_allclose(u[r == 0], 0.7, atol=1e-6)
+
+
+def test_the_return_map_with_no_input_and_no_leak():
+    from rleaky_viz.dynamics import describe, return_map
+
+    t = simulate(SimConfig(recurrence="none", beta=1.0, amplitude=0.0, num_steps=30))
+    text = describe(return_map(t))
+    assert "the map is the identity" in text and not fired(t)
+    assert torch.all(t.mem == t.mem[0])
+
+
+@pytest.mark.parametrize("loss", ["spike_count", "membrane_mse", "spike_times"])
+@pytest.mark.parametrize("recurrence, delay, mechanism", [
+    ("one_to_one", True, "subtract"), ("none", False, "subtract"), ("none", False, "zero"),
+    ("one_to_one", True, "zero")])
+def test_the_jacobian_caption_adds_the_losss_own_terms(loss, recurrence, delay, mechanism):
+    """'each step back multiplies the gradient that U[t+1] carries by ∂U[t+1]/∂U[t]; the loss adds
+    its own term at each step it looks at (directly, and through the next spike's decision)'."""
+    cfg = SimConfig(recurrence=recurrence, reset_delay=delay, reset_mechanism=mechanism, loss=loss,
+                    num_steps=60, amplitude=0.45)
+    flow = gradient_flow(cfg)
+    assert flow.jacobian is not None
+    g, j = flow.dL_dmem.double(), flow.jacobian.double()
+    own = flow.paths["direct"].double()
+    if flow.late_reset:
+        own = own + flow.paths["next_spike"].double()
+    residual = g[:-1] - j[:-1] * g[1:] - own[:-1]
+    assert float(residual.abs().max()) <= 1e-5 * max(1.0, float(g.abs().max()))
+    assert float(own.abs().max()) > 0  # these losses do add their own terms
+
+
+def test_one_inhibited_neuron_suppresses_nothing():
+    """map_conditions: 'with one neuron inhibition suppresses nothing'."""
+    from rleaky_viz.dynamics import map_conditions
+
+    cfg = SimConfig(recurrence="one_to_one", inhibition=True, amplitude=0.4, num_steps=80)
+    assert any("suppresses nothing" in w for w in map_conditions(cfg))
+    t = simulate(cfg)
+    assert fired(t) and np.array_equal(spikes(t), (t.decision > cfg.threshold).numpy())
+
+
+def test_the_lesson_settings_line_lists_all_that_differs():
+    """Lesson: 'Settings (all that differ from the defaults)': they rebuild the preset's run."""
+    for preset in PRESETS.values():
+        query = preset.config.to_query()
+        assert SimConfig.from_query(query) == preset.config, preset.name
