@@ -80,9 +80,13 @@ _RUN_STEP = 100
 _RUN_STEP_PER_STEP = 10 * _KB
 
 # --- flow: flows.gradient_flow (autograd / the hand-written BPTT) ---------------------------
-_FLOW_FAST = 90                # measured 68-72 (by loss)
-_FLOW_FAST_LATE = 4            # measured +4
-_FLOW_FAST_INHIBITION = 2
+# The path split and the per-step Jacobian (FlowResult.paths, .jacobian) add a dozen
+# tensors of the run's size to the BPTT's: measured 93-101 B/element in all (105 linear,
+# weights included), and 109-122 with reset_delay=False (three more paths and the
+# same-step reset's derivatives), inhibition or not, in repeated runs of the same spec.
+_FLOW_FAST = 120
+_FLOW_FAST_LATE = 24
+_FLOW_FAST_INHIBITION = 4
 _FLOW_FAST_LINEAR = 16         # the weight gradient in float64 (measured 93 in all)
 # conv2d: measured 100 B/element with 8 channels, 108 with 4, 137 with 2 and 205 with one
 # (any kernel size): 85 per element and 120 per pixel-step (T x batch x H x W).

@@ -178,42 +178,53 @@ def _split_paths(grads, out, rule, jacobian: bool = False):
     paths = dict.fromkeys(PATHS, zero)
     # how S[t] moves with the returned U[t] (zero with a same-step reset: decided before it)
     factor = rule.mem_spike_factor(out.surrogate_grad, out.decision)
-    paths["direct"] = grads.dL_dmem_direct + grads.dL_dspk_direct * factor
+    if rule.late_reset:  # the spike was decided before U[t]: the loss's look at U[t] alone
+        paths["direct"] = grads.dL_dmem_direct
+    else:
+        paths["direct"] = grads.dL_dmem_direct + grads.dL_dspk_direct * factor
     # dL/dS[t] through rec(S[t]) into B[t+1]
     through_rec = rule.recurrent_vjp(out.spk, g_base)
     if not rule.late_reset:
         recurrent = torch.zeros_like(zero)
-        recurrent[:-1] = through_rec[1:] * factor[:-1]
+        torch.mul(through_rec[1:], factor[:-1], out=recurrent[:-1])
         paths["recurrent"] = recurrent
     jac = None
     if T > 1:
         # U[t] enters step t+1 as β·U[t] inside B[t+1]; there N[t+1] = B[t+1] (- the delayed
-        # reset), and with reset_delay=False U[t+1] = N[t+1] - D·(θ or N), D = S[t+1]/g - R
+        # reset), and with reset_delay=False U[t+1] = N[t+1] - D·(θ or N), D = S[t+1]/g - R.
+        # Written in place, into slices of the results: a flow of a large batch holds a
+        # dozen tensors of the run's size already, and each temporary adds one more.
         into = rule.beta * rule.base_derivative(out.reset[1:])
         if rule.late_reset:
             hold, through_spike, ds = rule.late_reset_derivatives(out.spk, out.decision, out.reset,
                                                                   out.surrogate_grad)
             leak, same, spike = (torch.zeros_like(zero) for _ in range(3))
-            leak[:-1] = into * grads.dL_dmem[1:] * hold[1:]
-            same[:-1] = into * grads.dL_dmem[1:] * through_spike[1:]
+            torch.mul(grads.dL_dmem[1:], into, out=leak[:-1])
+            torch.mul(leak[:-1], through_spike[1:], out=same[:-1])
+            leak[:-1].mul_(hold[1:])
             # dL/dS[t+1] in total: the loss's own look, and through rec(S[t+1]) into B[t+2]
-            dL_dspk = grads.dL_dspk_direct[1:].clone()
-            dL_dspk[:-1] += through_rec[2:]
-            spike[:-1] = into * dL_dspk * ds[1:]
+            s = spike[:-1]
+            s.copy_(grads.dL_dspk_direct[1:])
+            s[:-1].add_(through_rec[2:])
+            s.mul_(into).mul_(ds[1:])
             paths.update(leak=leak, same_step_reset=same, next_spike=spike)
-            del dL_dspk
+            del ds
             if jacobian:
                 jac = torch.zeros_like(zero)
                 # U[t] does not move S[t] here (decided before its reset): only β·U[t] counts
-                jac[:-1] = into * (hold[1:] + through_spike[1:])
-            del hold, through_spike, ds
+                torch.add(hold[1:], through_spike[1:], out=jac[:-1])
+                jac[:-1].mul_(into)
+            del hold, through_spike
         else:
             leak = torch.zeros_like(zero)
-            leak[:-1] = g_base[1:] * rule.beta
+            torch.mul(g_base[1:], rule.beta, out=leak[:-1])
             paths["leak"] = leak
             if jacobian:
                 jac = torch.zeros_like(zero)
-                jac[:-1] = (rule.beta + _v(rule, out) * factor[:-1]) * rule.base_derivative(out.reset[1:])
+                j = jac[:-1]
+                torch.mul(factor[:-1], _v(rule, out), out=j)
+                j.add_(rule.beta).mul_(rule.base_derivative(out.reset[1:]))
+        del into
     elif jacobian:
         jac = torch.zeros_like(zero)
     # R[t+1] = H(U[t] - θ): its adjoint reaches U[t] through the reset's derivative

@@ -199,14 +199,14 @@ class StepRule:
         decided, and reaches later spikes only through the next step's leak.
         """
         if self.late_reset:
-            return torch.zeros_like(surrogate_grad)
+            return _filled(surrogate_grad, 0.0)
         return self.spike_factor(surrogate_grad, decision)
 
     def base_derivative(self, reset: torch.Tensor) -> torch.Tensor:
         """``∂N[t]/∂B[t]``: 1, or ``1 - R[t]`` for the delayed zero reset (quantisation passes it)."""
         if self.mechanism == ZERO:
             return 1 - reset
-        return torch.ones_like(reset)
+        return _filled(reset, 1.0)
 
     def late_reset_derivatives(self, spk: torch.Tensor, decision: torch.Tensor, reset: torch.Tensor,
                                surrogate_grad: torch.Tensor):
@@ -226,17 +226,16 @@ class StepRule:
         """
         ds = self.spike_factor(surrogate_grad, decision)
         if not self.late_reset:
-            zero = torch.zeros_like(ds)
-            return torch.ones_like(ds), zero, ds
+            return _filled(ds, 1.0), _filled(ds, 0.0), ds
         if self.mechanism == SUBTRACT:
-            return torch.ones_like(ds), -self.threshold * ds / self.gain, ds
+            return _filled(ds, 1.0), ds * (-self.threshold / self.gain), ds
         late = spk / self.gain - reset
         return 1 - late, -decision * ds / self.gain, ds
 
     def reset_derivative(self, mem: torch.Tensor) -> torch.Tensor:
         """``∂R[t+1]/∂U[t]``: zero as in the reference, the surrogate's with ``reset_grad``."""
         if not self.reset_grad:
-            return torch.zeros_like(mem)
+            return _filled(mem, 0.0)
         return surrogate_derivative(self.spike_fn, mem - self.threshold)
 
     def recurrent_vjp(self, spk: torch.Tensor, grad_rec: torch.Tensor) -> torch.Tensor:
@@ -253,3 +252,12 @@ class StepRule:
                 return torch.zeros_like(spk)
             (g,) = torch.autograd.grad(rec, s, grad_rec.reshape(rec.shape), allow_unused=True)
         return torch.zeros_like(spk) if g is None else g
+
+
+def _filled(like: torch.Tensor, value: float) -> torch.Tensor:
+    """A read-only tensor of ``like``'s shape that holds ``value`` everywhere, in one element.
+
+    The derivatives above are constant in many settings; a broadcast view of
+    one number costs nothing where a full tensor would cost a run's size.
+    """
+    return like.new_full((), value).expand_as(like)
