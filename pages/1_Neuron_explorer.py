@@ -8,6 +8,7 @@ from rleaky_viz.theory import (analytic_overlay, latency_caption, overlay_applie
                                time_constant_reading)
 from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
+from rleaky_viz.ui.live import live_chart
 from rleaky_viz.ui.present import present_figure
 from rleaky_viz.ui.time_cursor import advance_time_cursor, freeze_ranges, time_cursor, upto
 
@@ -17,7 +18,7 @@ cfg = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
               choices={"recurrence": ("one_to_one", "none", "linear")}, title="Neuron explorer")
 
 st.title("Neuron explorer")
-trace = simulate_with_uploads(PAGE, cfg, "explorer")
+trace, uploads = simulate_with_uploads(PAGE, cfg, "explorer", uploads=True)
 
 neuron, batch = 0, 0
 if cfg.neuron_count > 1 or cfg.batch_size > 1:
@@ -25,14 +26,7 @@ if cfg.neuron_count > 1 or cfg.batch_size > 1:
     neuron = left.number_input("neuron", 0, cfg.neuron_count - 1, 0, key="explorer_neuron")
     batch = right.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="explorer_batch")
 
-stats = spike_stats(trace, batch=batch).iloc[neuron]
-m = st.columns(5)
-m[0].metric("spikes", int(stats["spike_count"]))
-m[1].metric("rate (spikes/step)", f"{stats['rate']:.3f}")
-m[2].metric("first spike (step)", "–" if stats["first_spike"] != stats["first_spike"] else int(stats["first_spike"]))
-m[3].metric("ISI mean (steps)", "–" if stats["isi_mean"] != stats["isi_mean"] else f"{stats['isi_mean']:.2f}")
-m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats['isi_cv']:.3f}")
-
+chart = st.container()  # the chart first (on a phone it is the first screen); its options below
 show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
 overlay = analytic_overlay(cfg) if show_overlay else None
 if overlay and not overlay_applies(cfg):
@@ -49,9 +43,25 @@ elif overlay:
 fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
 t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
 shown = upto(trace, t) if t < trace.num_steps - 1 else trace
-main = fig if shown is trace else freeze_ranges(
-    neuron_figure(shown, neuron=neuron, batch=batch, overlay=overlay), fig, trace.num_steps)
-st.plotly_chart(present_figure(main), key="explorer_main", width="stretch")
+with chart:
+    if shown is trace:  # drag β, θ, V or the input: the chart follows, frame by frame
+        live_chart(PAGE, cfg, trace, key="explorer_live", neuron=neuron, batch=batch,
+                   overlay=overlay, fig=present_figure(fig), uploads=uploads)
+        st.caption("While a control above the chart is dragged, the chart switches between "
+                   "runs the core computed for each of its positions; on release the sidebar, "
+                   "the link and the numbers below take the value.")
+    else:
+        main = freeze_ranges(neuron_figure(shown, neuron=neuron, batch=batch, overlay=overlay),
+                             fig, trace.num_steps)
+        st.plotly_chart(present_figure(main), key="explorer_main", width="stretch")
+
+stats = spike_stats(trace, batch=batch).iloc[neuron]
+m = st.columns(5)
+m[0].metric("spikes", int(stats["spike_count"]))
+m[1].metric("rate (spikes/step)", f"{stats['rate']:.3f}")
+m[2].metric("first spike (step)", "–" if stats["first_spike"] != stats["first_spike"] else int(stats["first_spike"]))
+m[3].metric("ISI mean (steps)", "–" if stats["isi_mean"] != stats["isi_mean"] else f"{stats['isi_mean']:.2f}")
+m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats['isi_cv']:.3f}")
 
 st.subheader("What each step adds up to")
 st.caption("U[t] = leak (β·U[t-1]) + input + recurrent + reset (what the reset and quantisation "

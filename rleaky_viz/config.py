@@ -13,6 +13,7 @@ Field names follow snnTorch's where a user knows them (``beta``,
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -27,7 +28,7 @@ from .core.surrogate import REGISTRY
 __all__ = ["SimConfig", "MAX_CONFIG_JSON_BYTES", "quote", "RECURRENCES", "STIMULI", "DEVICES",
            "WEIGHT_INITS", "KERNEL_INITS", "GROUPS", "CONTROLS", "Control", "control", "field_spec",
            "check_value",
-           "fields_in", "SWEEPABLE", "DISTANCE_FIELDS", "COMPARE_FIELDS", "MYSTERY_FIELDS", "surrogate_field",
+           "fields_in", "SWEEPABLE", "LIVE_FIELDS", "DISTANCE_FIELDS", "COMPARE_FIELDS", "MYSTERY_FIELDS", "surrogate_field",
            "SURROGATE_FIELDS", "LEGACY_SURROGATE_PARAM"]
 
 # a config written by to_json is about 1.5 kB; anything much longer is not one
@@ -49,7 +50,7 @@ CONTROLS = ("slider", "number", "select", "checkbox", "text")
 
 def _f(default, *, group, lo=None, hi=None, choices=None, kind=None, help="", when=None,
        min_abs=None, label=None, widget=None, control=None, sweep=None, compare=False,
-       mystery=None, distance=None, symbol=None, uploads=(), nonzero=False):
+       mystery=None, distance=None, symbol=None, uploads=(), nonzero=False, live=False):
     """A dataclass field whose metadata says all a control needs to know about it.
 
     ``lo``/``hi``/``choices``/``kind``/``min_abs``: what values the config
@@ -67,7 +68,9 @@ def _f(default, *, group, lo=None, hi=None, choices=None, kind=None, help="", wh
     the hidden value's range and the guess slider's start, for the fields the
     Mystery neuron hides.  ``distance``: the values the gradient-distance view
     (vanishing and exploding) starts with, for the fields it can vary.
-    ``symbol``: the short name in equations and legends (β, θ).  ``uploads``:
+    ``live``: the one-neuron charts follow this control while it is dragged
+    (``rleaky_viz.live``: frames of a batched run, one per position; the
+    field must be sweepable).  ``symbol``: the short name in equations and legends (β, θ).  ``uploads``:
     the choices that need a file the user uploads (a page without uploaders
     leaves them out).
     """
@@ -75,7 +78,8 @@ def _f(default, *, group, lo=None, hi=None, choices=None, kind=None, help="", wh
         "lo": lo, "hi": hi, "choices": choices, "kind": kind, "help": help, "when": when,
         "min_abs": min_abs, "group": group, "label": label, "widget": widget,
         "control": control, "sweep": sweep, "compare": compare, "mystery": mystery,
-        "distance": distance, "symbol": symbol, "uploads": tuple(uploads), "nonzero": nonzero})
+        "distance": distance, "symbol": symbol, "uploads": tuple(uploads), "nonzero": nonzero,
+        "live": live})
 
 
 def _uses_amplitude(c) -> bool:
@@ -99,15 +103,16 @@ class SimConfig:
                      help="membrane decay per step. The reference clamps β to [0, 1] in every "
                           "step; a link may set it outside",
                      sweep=(0.5, 1.0), compare=True, mystery=(0.6, 0.97, 0.75),
-                     distance=(0.5, 0.8, 0.9, 0.95, 1.0), symbol="β")
+                     distance=(0.5, 0.8, 0.9, 0.95, 1.0), symbol="β", live=True)
     threshold: float = _f(1.0, group="Neuron", lo=0.01, hi=10.0, widget=(0.05, 3.0, 0.05),
                           label="θ (threshold)", help="firing threshold θ (U must exceed it)",
-                          sweep=(0.25, 2.0), compare=True, mystery=(0.5, 1.5, 1.0), symbol="θ")
+                          sweep=(0.25, 2.0), compare=True, mystery=(0.5, 1.5, 1.0), symbol="θ",
+                          live=True)
     V: float = _f(0.5, group="Neuron", lo=-5.0, hi=5.0, widget=(-2.0, 2.0, 0.05),
                   label="V (one-to-one weight)", help="one-to-one recurrent weight (all_to_all=False)",
                   when=lambda c: c.recurrence == "one_to_one",
                   sweep=(-1.0, 1.0), compare=True, mystery=(-0.6, 0.6, 0.0),
-                  distance=(0.0, 0.5, 1.0, 2.0), symbol="V")
+                  distance=(0.0, 0.5, 1.0, 2.0), symbol="V", live=True)
     reset_mechanism: str = _f("subtract", group="Neuron", choices=RESET_MECHANISMS, compare=True,
                               help="what a spike does to U")
     reset_delay: bool = _f(True, group="Neuron", compare=True,
@@ -190,7 +195,7 @@ class SimConfig:
                        help="input current shape")
     amplitude: float = _f(0.3, group="Stimulus", lo=-10.0, hi=10.0, widget=(-2.0, 2.0, 0.01),
                           label="input amplitude", help="stimulus size", when=_uses_amplitude,
-                          sweep=(0.0, 1.0), compare=True, symbol="I")
+                          sweep=(0.0, 1.0), compare=True, symbol="I", live=True)
     offset: float = _f(0.0, group="Stimulus", lo=-10.0, hi=10.0, widget=(-1.0, 1.0, 0.01),
                        label="input offset", help="added to every step", sweep=(0.0, 0.5),
                        symbol="offset")
@@ -278,6 +283,18 @@ class SimConfig:
 
     def replace(self, **changes) -> "SimConfig":
         return dataclasses.replace(self, **changes)
+
+    def with_checked(self, **changes) -> "SimConfig":
+        """:meth:`replace` for values that ``check_value`` already accepted, without
+        checking every field again (a live chart makes a config per frame).  Only
+        fields with no rule across fields (those of ``LIVE_FIELDS``) may change here."""
+        bad = set(changes) - set(LIVE_FIELDS)
+        if bad:
+            raise ValueError(f"with_checked changes only {', '.join(LIVE_FIELDS)}, not {sorted(bad)}")
+        new = copy.copy(self)
+        for name, value in changes.items():
+            object.__setattr__(new, name, value)
+        return new
 
     # --- plain-value round trips ------------------------------------------------
     def to_dict(self) -> dict:
@@ -409,6 +426,9 @@ def fields_in(*groups: str) -> tuple[str, ...]:
 
 # The fields a batched sweep varies per grid point, each with its axis's starting range.
 SWEEPABLE = tuple(n for n, f in _FIELDS.items() if f.metadata["sweep"])
+# the controls the one-neuron charts follow while they are dragged (rleaky_viz.live)
+LIVE_FIELDS = tuple(n for n, f in _FIELDS.items() if f.metadata["live"])
+assert set(LIVE_FIELDS) <= set(SWEEPABLE), "a live field is run per batch element, as a sweep's"
 # The fields the gradient-distance view can vary, with the values it starts with.
 DISTANCE_FIELDS = {n: f.metadata["distance"] for n, f in _FIELDS.items() if f.metadata["distance"]}
 # The fields Compare's configuration B may override.

@@ -36,7 +36,7 @@ from .simulate import build_neuron, resolve_device
 from .statistics import STAT_COLUMNS, SpikeStats
 from .stimulus import make_input
 
-__all__ = ["sweep", "SWEEPABLE", "point_config", "value_range", "MAX_GRID_POINTS",
+__all__ = ["sweep", "point_rollout", "SWEEPABLE", "point_config", "value_range", "MAX_GRID_POINTS",
            "MAX_STATE_ELEMENTS", "MAX_INPUT_ELEMENTS", "sweep_elements"]
 
 # The fields a sweep may vary are the schema's SWEEPABLE: those of the stimulus
@@ -53,6 +53,8 @@ MAX_INPUT_ELEMENTS = 2 ** 26
 # element-steps kept at once while gathering statistics (memory of one chunk)
 _CHUNK_ELEMENT_STEPS = 2 ** 21
 _PROGRESS_AFTER_S = 0.5
+# state elements x levels below which the per-sample quantiser takes every distance at once
+_DIRECT_LEVEL_ELEMENTS = 2 ** 22
 
 
 # ----------------------------------------------------------------------------- grid checks
@@ -145,6 +147,14 @@ class _PerSampleQuantizer:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if len(self.rows) == 1:
             return nearest_level(x, self.rows[0])
+        E, L = self.levels.shape
+        if x.shape[0] == E and x.numel() * L <= _DIRECT_LEVEL_ELEMENTS:
+            # small enough to hold every distance at once: levels[argmin |levels - x|] itself
+            # (distances in x's dtype; argmin keeps the first of equal minima, as the reference)
+            levels = self.levels.to(device=x.device, dtype=x.dtype)
+            levels = levels.reshape(E, *([1] * (x.dim() - 1)), L).expand(*x.shape, L)
+            idx = (levels - x.unsqueeze(-1)).abs().argmin(dim=-1, keepdim=True)
+            return levels.gather(-1, idx).squeeze(-1)
         out = torch.empty_like(x)
         for row, idx in zip(self.rows, self.members):
             idx = idx.to(x.device)
@@ -182,6 +192,67 @@ def _per_sample(values: Sequence[float], batch: int, ndim: int, device) -> torch
     return t.reshape(-1, *([1] * ndim))
 
 
+def _batched(cfg: SimConfig, points: Sequence[tuple], names: Sequence[str], upload, state_dict,
+             device, samples: Optional[Sequence[int]] = None):
+    """The neuron and inputs of one batched run: point ``g`` is batch elements ``g*B .. g*B+B-1``.
+
+    Returns ``(neuron, currents, index)`` as :func:`_inputs` makes them
+    (``currents`` of shape ``(T, K, B, *shape)``).  ``samples``: run only
+    these samples of each point (B = len(samples)), e.g. the one a chart shows.
+    """
+    B, shape = (cfg.batch_size if samples is None else len(samples)), cfg.neuron_shape
+    neuron = build_neuron(cfg, state_dict).to(device)
+    column = {n: [p[i] for p in points] for i, n in enumerate(names)}
+    for name in _NEURON_TENSORS:
+        if name not in column or (name == "V" and cfg.recurrence != "one_to_one"):
+            continue
+        setattr(neuron, name, _per_sample(column[name], B, len(shape), device))
+    if "threshold" in column and cfg.state_quant_bits:
+        levels = torch.stack([quant_levels(num_bits=cfg.state_quant_bits, threshold=th)
+                              for th in column["threshold"]]).repeat_interleave(B, dim=0)
+        neuron.state_quant = _PerSampleQuantizer(levels.to(device))
+    currents, index = _inputs(cfg, points, names, upload)
+    if samples is not None:
+        currents = currents[:, :, list(samples)]
+    return neuron, currents, index
+
+
+def point_rollout(cfg: SimConfig, names: Sequence[str], points: Sequence[Sequence[float]], *,
+                  upload: Optional[np.ndarray] = None,
+                  state_dict: Optional[Mapping[str, torch.Tensor]] = None,
+                  sample: int = 0):
+    """Run each of ``points`` (values of the fields ``names``) as one batch element, recorded.
+
+    Unlike :func:`sweep`, the points are listed (not a grid) and every step
+    of every point is kept: ``(x, rollout)`` with ``x`` of shape
+    ``(T, len(points), *shape)`` and the rollout's tensors likewise (only
+    sample ``sample`` of ``cfg``'s batch runs).  Point ``g`` gives exactly
+    the spikes of ``simulate(cfg.replace(**dict(zip(names, points[g]))))``,
+    sample ``sample``.  The caller bounds the size (this records everything).
+    """
+    from .core import unroll
+
+    names = list(names)
+    for name in names:
+        if name not in SWEEPABLE:
+            raise ValueError(f"{name} cannot vary per batch element; the fields that can are "
+                             f"{', '.join(SWEEPABLE)}")
+    points = [tuple(check_value(n, v) for n, v in zip(names, p)) for p in points]
+    if not points:
+        raise ValueError("point_rollout needs at least one point")
+    if not 0 <= int(sample) < cfg.batch_size:
+        raise ValueError(f"sample must be in 0..{cfg.batch_size - 1}, got {sample!r}")
+    device, _ = resolve_device(cfg.device)
+    neuron, currents, index = _batched(cfg, points, names, upload, state_dict, device,
+                                       samples=[int(sample)])
+    G, shape = len(points), cfg.neuron_shape
+    x = currents.expand(currents.shape[0], G, *currents.shape[2:]) if index is None else currents[:, index]
+    x = x.reshape(x.shape[0], G, *shape).to(device)
+    with torch.no_grad():
+        out = unroll(neuron, x, record=True)
+    return x, out, neuron
+
+
 def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
           progress: Optional[Callable[[float, str], None]] = None, *,
           upload: Optional[np.ndarray] = None,
@@ -214,19 +285,8 @@ def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
     G, B, shape = len(points), cfg.batch_size, cfg.neuron_shape
     E, T = G * B, cfg.num_steps
     device, _ = resolve_device(cfg.device)
-
-    neuron = build_neuron(cfg, state_dict).to(device)
+    neuron, currents, index = _batched(cfg, points, names, upload, state_dict, device)
     column = {n: [p[i] for p in points] for i, n in enumerate(names)}
-    for name in _NEURON_TENSORS:
-        if name not in column or (name == "V" and cfg.recurrence != "one_to_one"):
-            continue
-        setattr(neuron, name, _per_sample(column[name], B, len(shape), device))
-    if "threshold" in column and cfg.state_quant_bits:
-        levels = torch.stack([quant_levels(num_bits=cfg.state_quant_bits, threshold=th)
-                              for th in column["threshold"]]).repeat_interleave(B, dim=0)
-        neuron.state_quant = _PerSampleQuantizer(levels.to(device))
-
-    currents, index = _inputs(cfg, points, names, upload)  # (T, K, B, *shape)
     M = E * cfg.neuron_count
     chunk = max(1, min(T, _CHUNK_ELEMENT_STEPS // M, math.ceil(T / 20)))
     stats = SpikeStats(M)

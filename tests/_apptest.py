@@ -30,9 +30,30 @@ def decode(value):
     return np.asarray(value)
 
 
+LIVE_COMPONENT = "rleaky-viz.live"
+
+
+def _walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
+
+
 def figures(at: AppTest) -> list[dict]:
-    """Every Plotly figure on the page, as its JSON."""
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    """Every Plotly figure on the page, as its JSON, in page order (a live chart's included)."""
+    out = []
+    for node in _walk(at._tree):
+        if node.type == "plotly_chart":
+            out.append(json.loads(node.proto.spec))
+        elif node.type == "bidi_component" and node.proto.component_name == LIVE_COMPONENT:
+            out.append(json.loads(node.proto.json)["figure"])
+    return out
+
+
+def live_specs(at: AppTest) -> list[dict]:
+    """The data of every live chart on the page (``figures.live.live_chart_spec``)."""
+    return [json.loads(n.proto.json) for n in _walk(at._tree)
+            if n.type == "bidi_component" and n.proto.component_name == LIVE_COMPONENT]
 
 
 def trace_named(fig: dict, name: str) -> dict:

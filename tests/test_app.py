@@ -23,7 +23,7 @@ def test_page_runs_without_exception(file):
     assert not at.exception
     assert not at.error
     if file != "app.py":
-        assert len(at.get("plotly_chart")) >= 2
+        assert len(figures(at)) >= 2
 
 
 def test_home_equation_follows_controls():
@@ -114,7 +114,7 @@ def test_bad_expression_gets_a_message_in_place():
     assert not at.exception
     assert any("functions may be called" in e.value or "attribute" in e.value for e in at.error)
     at.text_input(key="expression").input("0.5 + 0.1*sin(t/3)").run()
-    assert not at.error and len(at.get("plotly_chart")) >= 2
+    assert not at.error and len(figures(at)) >= 2
 
 
 def test_too_big_a_run_is_refused_with_a_message():

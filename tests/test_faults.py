@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rleaky_viz import SimConfig
+from _apptest import figures
 from rleaky_viz.ui.runner import FAULT_ENV, PlantedFault, run_gradient_flow, run_simulation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,13 +83,13 @@ def test_a_failing_run_shows_the_friendly_panel_then_recovers(monkeypatch, file)
     at = app(file)
     link = assert_friendly_panel(at)
     assert link.startswith("/")
-    assert not at.get("plotly_chart")
+    assert not figures(at)
     # the same session works again once runs stop failing
     monkeypatch.delenv(FAULT_ENV)
     at.run()
     assert not at.exception
     assert not [e for e in at.error if "Something went wrong" in e.value]
-    assert at.get("plotly_chart")
+    assert figures(at)
 
 
 def test_the_link_reproduces_the_failing_config_and_other_pages_work(monkeypatch):
@@ -106,11 +107,11 @@ def test_the_link_reproduces_the_failing_config_and_other_pages_work(monkeypatch
     # the same session: another seed works
     at.number_input(key="seed").set_value(1).run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) >= 2
+    assert len(figures(at)) >= 2
     # and another page, in another session, is unaffected
     other = app("pages/2_Population.py")
     assert not other.exception and not other.error
-    assert other.get("plotly_chart")
+    assert figures(other)
 
 
 def test_an_unexpected_exception_in_the_simulation_itself_is_contained(monkeypatch):
@@ -130,7 +131,7 @@ def test_an_unexpected_exception_in_the_simulation_itself_is_contained(monkeypat
     # nothing was cached for the failing config: it works once the bug is gone
     monkeypatch.undo()
     at.run()
-    assert not at.exception and not at.error and at.get("plotly_chart")
+    assert not at.exception and not at.error and figures(at)
 
 
 @pytest.mark.parametrize("file, module, name", [

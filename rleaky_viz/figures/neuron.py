@@ -20,7 +20,7 @@ from . import _data as d
 from ._spec import axis_ids, figure, subplot_layout
 from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
-__all__ = ["neuron_figure", "breakdown_figure", "traces_figure", "return_map_figure"]
+__all__ = ["neuron_figure", "neuron_series", "neuron_traces", "breakdown_figure", "traces_figure", "return_map_figure"]
 
 _NEURON_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "base", "decision")
 
@@ -59,6 +59,23 @@ def _reset_applied(trace, batch: int, neuron: int) -> np.ndarray:
     return applied[:, batch].reshape(applied.shape[0], -1)[:, neuron].numpy()
 
 
+def neuron_series(trace, neuron: int = 0, batch: int = 0) -> dict:
+    """What :func:`neuron_figure` draws of one neuron, as numpy arrays of length T (and θ).
+
+    Keys: ``input``, ``spk``, ``mem``, ``recurrent``, ``base`` (pre-reset
+    membrane), ``decision`` (the membrane each spike was decided on),
+    ``reset_applied`` (bool: where a reset acted) and ``threshold`` (a float).
+    The live charts (``rleaky_viz.live``) make the same dict for each of
+    their frames and draw it with the same code.
+    """
+    T, batch, neuron, count = _check_neuron_args(trace, neuron, batch, _NEURON_FIELDS)
+    series = {name: d.neuron_series(trace, name, batch, neuron)
+              for name in ("input", "spk", "mem", "recurrent", "base", "decision")}
+    series["reset_applied"] = _reset_applied(trace, batch, neuron)
+    series["threshold"] = float(d.per_neuron(trace, "threshold", count, 1.0)[neuron])
+    return series
+
+
 def neuron_figure(trace, neuron: int = 0, batch: int = 0,
                   overlay: Optional[dict] = None) -> go.Figure:
     """One neuron's run: input, membrane (with threshold, spikes, resets), recurrence, output.
@@ -69,17 +86,26 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
     Trace names: "input", "pre-reset membrane", "membrane", "threshold",
     "spikes", "reset", ("steady state"), "recurrent", "output spikes".
     """
-    T, batch, neuron, count = _check_neuron_args(trace, neuron, batch, _NEURON_FIELDS)
-    steady = _steady_state(overlay)
-    steps = np.arange(T, dtype=np.int32)
-    x = d.neuron_series(trace, "input", batch, neuron)
-    spk = d.neuron_series(trace, "spk", batch, neuron)
-    mem = d.neuron_series(trace, "mem", batch, neuron)
-    reset = d.neuron_series(trace, "reset", batch, neuron)
-    rec = d.neuron_series(trace, "recurrent", batch, neuron)
-    base = d.neuron_series(trace, "base", batch, neuron)
-    theta = float(d.per_neuron(trace, "threshold", count, 1.0)[neuron])
+    T, batch, neuron, _ = _check_neuron_args(trace, neuron, batch, _NEURON_FIELDS)
+    data, title = neuron_traces(neuron_series(trace, neuron, batch), _steady_state(overlay),
+                                neuron=neuron, batch=batch)
+    layout = base_layout(title=title, kind="neuron", height=720)
+    layout.update(subplot_layout(4, [0.18, 0.42, 0.2, 0.2], 0.035), hovermode="closest")
+    for r in range(1, 5):
+        layout[f"xaxis{'' if r == 1 else r}"]["range"] = [-0.5, T - 0.5]
+    layout["xaxis4"]["title"] = {"text": "time step"}
+    for r, text in enumerate(("input I", "membrane U", "recurrent", "spike S"), start=1):
+        layout[f"yaxis{'' if r == 1 else r}"]["title"] = {"text": text}
+    return figure(data, layout)
 
+
+def neuron_traces(series: dict, steady: Optional[float], neuron: int = 0,
+                  batch: int = 0) -> tuple[list, str]:
+    """The traces and the title of :func:`neuron_figure` for one neuron's ``series``."""
+    x, spk, mem = series["input"], series["spk"], series["mem"]
+    rec, base, theta = series["recurrent"], series["base"], series["threshold"]
+    T = mem.shape[0]
+    steps = np.arange(T, dtype=np.int32)
     row = [dict(zip(("xaxis", "yaxis"), axis_ids(r))) for r in range(1, 5)]
     data = [dict(type="scatter", x=steps, y=x, name="input", mode="lines",
                  line=dict(color=COLORS["input"], shape="hv"),
@@ -99,10 +125,10 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
                          mode="lines", line=dict(color=COLORS["reference"], dash="dot", width=1.5),
                          hovertemplate=f"I/(1-β) = {steady:.4g}<extra>steady state "
                                        "without spikes</extra>", **row[1]))
-    fired = np.flatnonzero(spk != 0)
+    fired = np.flatnonzero(spk != 0).astype(np.int32)
     # markers sit on the membrane the spike was decided on (with reset_delay=False
     # U[t] itself is already reset), as the core recorded it
-    decided = d.neuron_series(trace, "decision", batch, neuron)
+    decided = series["decision"]
     data.append(dict(type="scatter", x=fired, y=decided[fired], name="spikes", mode="markers",
                      marker=dict(color=COLORS["spikes"], size=8, symbol="circle",
                                  line=dict(width=1, color="white")),
@@ -113,7 +139,7 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
     values = np.concatenate([mem, base, [theta, 0.0] + ([steady] if steady is not None else [])])
     lo, hi = float(np.min(values)), float(np.max(values))
     floor = lo - 0.08 * ((hi - lo) or 1.0)
-    resets = np.flatnonzero(_reset_applied(trace, batch, neuron))
+    resets = np.flatnonzero(series["reset_applied"]).astype(np.int32)
     data.append(dict(type="scatter", x=resets, y=np.full(resets.size, floor), name="reset",
                      mode="markers",
                      marker=dict(color=COLORS["reset"], size=7, symbol="x-thin",
@@ -136,16 +162,7 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
                      marker=dict(color=COLORS["spikes"], size=sizes),
                      hovertemplate="step %{x}<br>S = %{y:.4g}<extra>output spike</extra>",
                      **row[3]))
-
-    layout = base_layout(title=f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps",
-                         kind="neuron", height=720)
-    layout.update(subplot_layout(4, [0.18, 0.42, 0.2, 0.2], 0.035), hovermode="closest")
-    for r in range(1, 5):
-        layout[f"xaxis{'' if r == 1 else r}"]["range"] = [-0.5, T - 0.5]
-    layout["xaxis4"]["title"] = {"text": "time step"}
-    for r, text in enumerate(("input I", "membrane U", "recurrent", "spike S"), start=1):
-        layout[f"yaxis{'' if r == 1 else r}"]["title"] = {"text": text}
-    return figure(data, layout)
+    return data, f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps"
 
 
 def breakdown_figure(trace, neuron: int = 0, batch: int = 0) -> go.Figure:

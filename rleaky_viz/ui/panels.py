@@ -196,11 +196,14 @@ def upload_widgets(cfg: SimConfig, key: str) -> tuple[Optional[bytes], Optional[
     return csv, pt
 
 
-def simulate_with_uploads(page, cfg: SimConfig, key: str) -> Trace:
+def simulate_with_uploads(page, cfg: SimConfig, key: str, *, uploads: bool = False):
     """The uploaders ``cfg`` asks for (keys ``<key>_csv``, ``<key>_pt``), then its cached run.
 
     A run that fails shows the error panel in place, with ``page``'s link to
-    this view, and the page stops there (:func:`run_or_stop`).
+    this view, and the page stops there (:func:`run_or_stop`).  With
+    ``uploads=True`` returns ``(trace, (csv_bytes, pt_bytes))``, for views
+    that run the same setting again (the live chart's frames).
     """
     csv, pt = upload_widgets(cfg, key)
-    return run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv, pt_bytes=pt), page.url(cfg))
+    trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv, pt_bytes=pt), page.url(cfg))
+    return (trace, (csv, pt)) if uploads else trace

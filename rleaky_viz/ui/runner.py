@@ -81,6 +81,16 @@ def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
         return RESULTS.get_or_compute(key, compute)
 
 
+def run_live_frames(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
+                    pt_bytes: Optional[bytes] = None, *, neuron: int = 0, batch: int = 0,
+                    fields: tuple = (), overlay: bool = False):
+    """``service.run_live``: the frames of the live chart (cached with the other results)."""
+    key = ("live", cfg, neuron, batch, tuple(fields), bool(overlay), service.digest(csv_bytes),
+           service.digest(pt_bytes))
+    return RESULTS.get_or_compute(key, lambda: service.run_live(
+        cfg, csv_bytes, pt_bytes, neuron=neuron, batch=batch, fields=fields, overlay=overlay))
+
+
 def run_gradient_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                       pt_bytes: Optional[bytes] = None) -> FlowResult:
     """``flows.gradient_flow`` for ``cfg`` with its own loss settings (cached)."""

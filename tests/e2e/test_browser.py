@@ -38,6 +38,7 @@ IDLE_JS = """() => {
 HELPERS_JS = """
 window.rvMainChart = () => {
   const gd = document.querySelector('.st-key-explorer_main .js-plotly-plot')
+          || document.querySelector('[data-live-chart].js-plotly-plot')
           || document.querySelector('.js-plotly-plot');
   if (!gd || !gd._fullData) return null;
   const mem = gd._fullData.find(t => t.name === 'membrane');

@@ -1,0 +1,102 @@
+"""The live chart on a page: it follows β, θ, V and the input while they are dragged.
+
+A thin wrapper around the ``st.components.v2`` component in ``live_assets/``
+(``live.js``, ``live.css``, and plotly.js copied from the plotly package).
+The frames come from ``ui.runner.run_live_frames`` (one batched run of the
+core, cached); the figure data from ``figures.live.live_chart_spec``.  On
+release the component reports ``{field, value}``; the callback makes it the
+page's config (``sidebar.apply_config``), so the rerun redraws the sidebar
+and the URL with it and draws the authoritative run, the same frame again.
+"""
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+from typing import Optional, Sequence
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from ..config import SimConfig
+from ..figures.live import live_chart_spec
+from ..live import live_fields, live_off_reason
+from ..navigation import Page
+from .runner import run_live_frames
+from .sidebar import apply_config, current_config
+
+__all__ = ["live_chart", "COMPONENT_NAME", "ASSETS"]
+
+COMPONENT_NAME = "rleaky-viz.live"  # "<project>.<component>" as pyproject.toml declares it
+ASSETS = Path(__file__).with_name("live_assets")
+
+
+def _plotly_js() -> None:
+    """Put the plotly package's own plotly.js next to live.js (served by Streamlit from there)."""
+    import plotly
+
+    source = Path(plotly.__file__).with_name("package_data") / "plotly.min.js"
+    target = ASSETS / "plotly.min.js"
+    try:
+        if not target.exists() or target.stat().st_size != source.stat().st_size:
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
+    except OSError:  # a read-only install: make install copies it (Makefile)
+        pass
+
+
+@functools.lru_cache(maxsize=1)
+def _component():
+    _plotly_js()
+    return st.components.v2.component(COMPONENT_NAME, js="live.js", css="live.css",
+                                      isolate_styles=False)
+
+
+def _released(page: Page, key: str) -> None:
+    state = st.session_state.get(key) or {}
+    release = state.get("release") if hasattr(state, "get") else None
+    if not isinstance(release, dict):
+        return
+    field, value = release.get("field"), release.get("value")
+    cfg = current_config(page)
+    if field not in live_fields(cfg):
+        return  # not a live control here (a stale or forged message): nothing changes
+    try:
+        apply_config(cfg.replace(**{field: value}), page)
+    except (TypeError, ValueError) as e:
+        st.session_state["_live_error"] = f"{field}: {e}"
+
+
+def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, batch: int = 0,
+               overlay: Optional[dict] = None, fig: Optional[go.Figure] = None,
+               uploads: tuple = (None, None), allowed: Optional[Sequence[str]] = None) -> bool:
+    """Draw ``trace``'s neuron figure with live controls; False where it cannot follow a drag.
+
+    ``allowed``: the live fields this page offers (default: every one that
+    takes part in the run).  ``fig``: the figure to draw (default
+    ``neuron_figure`` of the trace with ``overlay``).  Where the frames
+    would be too large, the plain chart is drawn with a caption saying why.
+    """
+    error = st.session_state.pop("_live_error", None)
+    if error:
+        st.error(f"Not applied: {error}")
+    fields = live_fields(cfg, allowed)
+    reason = live_off_reason(cfg, fields)
+    if reason is None:
+        try:
+            frames = run_live_frames(cfg, *uploads, neuron=neuron, batch=batch, fields=fields,
+                                     overlay=overlay is not None)
+        except ValueError as e:
+            reason = str(e)
+    if reason is not None:
+        from ..figures import neuron_figure
+
+        st.caption(f"The chart follows the controls after each release only: {reason}.")
+        st.plotly_chart(fig if fig is not None else neuron_figure(trace, neuron=neuron, batch=batch,
+                                                                  overlay=overlay),
+                        key=f"{key}_plain", width="stretch")
+        return False
+    spec = live_chart_spec(trace, frames, overlay, fig=fig)
+    _component()(data=spec, key=key, on_release_change=functools.partial(_released, page, key))
+    return True
