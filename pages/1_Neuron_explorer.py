@@ -2,7 +2,7 @@
 import streamlit as st
 
 from rleaky_viz.dynamics import describe, return_map
-from rleaky_viz.figures import breakdown_figure, neuron_figure, return_map_figure
+from rleaky_viz.figures import breakdown_figure, live_figure, neuron_figure, return_map_figure
 from rleaky_viz.statistics import spike_stats
 from rleaky_viz.theory import (analytic_overlay, latency_caption, overlay_applies, overlay_reasons,
                                time_constant_reading)
@@ -43,9 +43,10 @@ elif overlay:
 fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
 t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
 shown = upto(trace, t) if t < trace.num_steps - 1 else trace
+frames = None
 with chart:
     if shown is trace:  # drag β, θ, V or the input: the chart follows, frame by frame
-        live_chart(PAGE, cfg, trace, key="explorer_live", neuron=neuron, batch=batch,
+        frames = live_chart(PAGE, cfg, trace, key="explorer_live", neuron=neuron, batch=batch,
                    overlay=overlay, fig=present_figure(fig), uploads=uploads)
         st.caption("While a control above the chart is dragged, the chart switches between "
                    "runs the core computed for each of its positions; on release the sidebar, "
@@ -86,5 +87,7 @@ else:
 notices_panel(cfg, trace)
 st.subheader("Share and export")
 st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
-export_panel(trace, fig, "neuron")
+# the HTML keeps a slider over β's frames where there are frames: it works offline
+offline = (lambda: live_figure(trace, frames, "beta", overlay)) if frames and "beta" in frames.fields else fig
+export_panel(trace, offline, "neuron")
 advance_time_cursor(trace.num_steps, key="explorer")  # last: while playing, the next frame

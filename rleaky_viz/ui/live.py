@@ -70,8 +70,10 @@ def _released(page: Page, key: str) -> None:
 
 def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, batch: int = 0,
                overlay: Optional[dict] = None, fig: Optional[go.Figure] = None,
-               uploads: tuple = (None, None), allowed: Optional[Sequence[str]] = None) -> bool:
-    """Draw ``trace``'s neuron figure with live controls; False where it cannot follow a drag.
+               uploads: tuple = (None, None), allowed: Optional[Sequence[str]] = None):
+    """Draw ``trace``'s neuron figure with live controls; returns its ``LiveFrames``.
+
+    Returns None where the chart cannot follow a drag (then the plain chart is drawn).
 
     ``allowed``: the live fields this page offers (default: every one that
     takes part in the run).  ``fig``: the figure to draw (default
@@ -96,7 +98,7 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
         st.plotly_chart(fig if fig is not None else neuron_figure(trace, neuron=neuron, batch=batch,
                                                                   overlay=overlay),
                         key=f"{key}_plain", width="stretch")
-        return False
+        return None
     spec = live_chart_spec(trace, frames, overlay, fig=fig)
     _component()(data=spec, key=key, on_release_change=functools.partial(_released, page, key))
-    return True
+    return frames

@@ -5,7 +5,7 @@ import logging
 import re
 import os
 import traceback
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, TypeVar, Union
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -107,8 +107,11 @@ def _export_refusal(trace: Trace, export: str) -> Optional[str]:
     return None
 
 
-def export_panel(trace: Trace, fig: Optional[go.Figure], name: str) -> None:
+def export_panel(trace: Trace, fig: Union[go.Figure, Callable[[], go.Figure], None], name: str) -> None:
     """Download buttons: traces (CSV, Parquet), config (JSON), figure (HTML), snnTorch code.
+
+    ``fig`` may be a function that makes the figure: it is called only when
+    the HTML is asked for (the live figure with its frames costs more to build).
 
     Each is made only when clicked, and offered only when the run plus that
     export fits the server's memory budget (otherwise the button is off and
@@ -130,7 +133,8 @@ def export_panel(trace: Trace, fig: Optional[go.Figure], name: str) -> None:
         (cols[2], "Config JSON", "json", config_json(trace.config), f"{name}.json",
          "application/json"),
         (cols[3], "Figure HTML", "html",
-         admitted("html", lambda: figure_html(fig)) if fig is not None else None,
+         admitted("html", lambda: figure_html(fig() if callable(fig) else fig))
+         if fig is not None else None,
          f"{name}.html", "text/html"),
         (cols[4], "snnTorch code", "code", admitted("code", lambda: snntorch_code(trace)),
          f"{name}_snntorch.py", "text/x-python"),
