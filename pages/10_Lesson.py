@@ -7,7 +7,10 @@ from rleaky_viz.ui import (apply_config, run_or_stop, run_simulation, setup_page
 from rleaky_viz.ui.panels import plain
 from rleaky_viz.lessons import LESSON_NOTES, lesson_presets
 from rleaky_viz.ui.classroom import classroom, classroom_errors
+from rleaky_viz.config import LIVE_FIELDS
+from rleaky_viz.ui.live import live_chart
 from rleaky_viz.ui.present import present_figure
+from rleaky_viz.ui.url import UrlSection
 from rleaky_viz.ui.time_cursor import (advance_time_cursor, freeze_ranges, reset_time_cursor, time_cursor,
                                        upto)
 
@@ -40,16 +43,29 @@ for problem in classroom_errors():
 
 preset = lessons[i]
 page = PAGES[preset.page]
-st.query_params.from_dict({"step": preset.name, **classroom().query()})
+# what the class changed with the live controls, kept in the link (?step=tonic&beta=0.8)
+tweaks = UrlSection(f"_lesson_live:{preset.name}", "", LIVE_FIELDS)
+if not st.session_state.get("_lesson_tweaks_read"):
+    st.session_state["_lesson_tweaks_read"] = True
+    for problem in tweaks.load({k: st.query_params.get(k) for k in st.query_params.keys()}):
+        st.warning(plain(problem))
+try:
+    cfg = preset.config.replace(**tweaks.values())
+except ValueError as e:
+    st.warning(plain(f"the link's changes were not applied: {e}"))
+    tweaks.set({})
+    cfg = preset.config
+st.query_params.from_dict({"step": preset.name, **classroom().query(), **tweaks.query()})
 st.title(f"{i + 1}. {preset.title}")
 st.markdown(preset.idea)
 look, ask = LESSON_NOTES.get(preset.name, (None, None))
 if look:
     st.markdown(f"**Look for:** {look}")
 
-trace = run_or_stop(lambda: run_simulation(preset.config), preset.url())
+trace = run_or_stop(lambda: run_simulation(cfg), preset.url())
 
-kind = main_figure_kind(preset.config)  # the CLI's `figure --kind auto` draws the same
+kind = main_figure_kind(cfg)  # the CLI's `figure --kind auto` draws the same
+live = False
 if kind == "conv":
     fig = conv_frames_figure(trace)
 elif kind == "raster":
@@ -59,16 +75,25 @@ else:
     t = time_cursor(trace.num_steps, key="lesson")
     if t < trace.num_steps - 1:
         fig = freeze_ranges(neuron_figure(upto(trace, t)), fig, trace.num_steps)
-st.plotly_chart(present_figure(fig), key="lesson_chart", width="stretch")
+    else:  # drag β, θ, V or the input: the chart follows; a release keeps the change here
+        live = live_chart(page, cfg, trace, key="lesson_live", fig=present_figure(fig),
+                          on_release=lambda name, value: tweaks.update(name, value, preset.config))
+if not live:
+    st.plotly_chart(present_figure(fig), key="lesson_chart", width="stretch")
+if tweaks.values():
+    changed = " · ".join(f"`{k} = {v}`" for k, v in tweaks.values().items())
+    st.caption(f"Changed from the preset: {changed}. The notes on this page describe the "
+               "preset's own setting.")
+    st.button("Back to the preset", key="lesson_untweak", on_click=tweaks.set, args=({},))
 if ask:
     st.info(f"**Ask the class:** {ask}", icon="❓")
 
 # every field that differs from the library defaults: the preset's changes and its page's defaults
-settings = " · ".join(f"`{k} = {v}`" for k, v in preset.config.to_query().items())
+settings = " · ".join(f"`{k} = {v}`" for k, v in cfg.to_query().items())
 st.caption(f"Settings (all that differ from the defaults): {settings}")
 where = page.path.replace("_", " ")
 if st.button(f"Open in the {where} →", key="lesson_open", type="primary"):
-    apply_config(preset.config, page)
+    apply_config(cfg, page)
     st.switch_page(preset.page_file)
 st.markdown(f"Link to this preset in the {where}: [{preset.url()}]({preset.url()})")
 if kind == "neuron":

@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import shutil
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from ..config import SimConfig
+from ..config import SimConfig, check_value
 from ..figures.live import live_chart_spec
 from ..live import live_fields, live_off_reason
 from ..navigation import Page
@@ -53,24 +53,28 @@ def _component():
                                       isolate_styles=False)
 
 
-def _released(page: Page, key: str) -> None:
+def _released(page: Page, key: str, cfg: SimConfig, on_release) -> None:
     state = st.session_state.get(key) or {}
     release = state.get("release") if hasattr(state, "get") else None
     if not isinstance(release, dict):
         return
     field, value = release.get("field"), release.get("value")
-    cfg = current_config(page)
     if field not in live_fields(cfg):
         return  # not a live control here (a stale or forged message): nothing changes
     try:
-        apply_config(cfg.replace(**{field: value}), page)
+        value = check_value(field, value)
+        if on_release is not None:
+            on_release(field, value)
+        else:
+            apply_config(current_config(page).replace(**{field: value}), page)
     except (TypeError, ValueError) as e:
         st.session_state["_live_error"] = f"{field}: {e}"
 
 
 def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, batch: int = 0,
                overlay: Optional[dict] = None, fig: Optional[go.Figure] = None,
-               uploads: tuple = (None, None), allowed: Optional[Sequence[str]] = None):
+               uploads: tuple = (None, None), allowed: Optional[Sequence[str]] = None,
+               on_release: Optional[Callable[[str, float], None]] = None):
     """Draw ``trace``'s neuron figure with live controls; returns its ``LiveFrames``.
 
     Returns None where the chart cannot follow a drag (then the plain chart is drawn).
@@ -79,6 +83,8 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
     takes part in the run).  ``fig``: the figure to draw (default
     ``neuron_figure`` of the trace with ``overlay``).  Where the frames
     would be too large, the plain chart is drawn with a caption saying why.
+    ``on_release(field, value)``: what a release does (default: the value
+    becomes a field of ``page``'s config, so the sidebar and URL show it).
     """
     error = st.session_state.pop("_live_error", None)
     if error:
@@ -100,5 +106,5 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
                         key=f"{key}_plain", width="stretch")
         return None
     spec = live_chart_spec(trace, frames, overlay, fig=fig)
-    _component()(data=spec, key=key, on_release_change=functools.partial(_released, page, key))
+    _component()(data=spec, key=key, on_release_change=functools.partial(_released, page, key, cfg, on_release))
     return frames

@@ -204,3 +204,26 @@ def test_the_exported_html_keeps_a_live_beta_slider_offline(page, app_server, br
         assert not asked, f"the file asked the network for {asked[:3]}"
     finally:
         context.close()
+
+
+def test_the_lesson_chart_follows_a_drag_and_keeps_the_change_in_its_link(page, app_server):
+    page.goto(f"{app_server}/Lesson?step=tonic")
+    page.wait_for_selector(CONNECTED)
+    page.wait_for_function(IDLE_JS)
+    page.wait_for_selector(f"{LIVE} .main-svg")
+    page.wait_for_function("() => document.querySelector('[data-live-chart]').rleakyLive.updates > 0")
+    page.evaluate(WATCH_RUNS_JS)
+    before = page.evaluate(LIVE_STATE_JS)
+    _drag(page, "input[data-param=threshold]", 0.3, 0.6, moves=20, seconds=0.6)
+    during = page.evaluate(LIVE_STATE_JS)
+    assert page.evaluate("window.rvRuns") == 0
+    assert during["updates"] > before["updates"] and during["membrane"] != before["membrane"]
+    shown = float(page.locator("input[data-param=threshold] + output").inner_text())
+    page.mouse.up()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('threshold') !== null")
+    page.wait_for_function(IDLE_JS)
+    query = _query(page)
+    assert query["step"] == "tonic" and float(query["threshold"]) == pytest.approx(shown)
+    assert "Changed from the preset" in page.locator("[data-testid='stMain']").inner_text()
+    after = page.evaluate(LIVE_STATE_JS)
+    assert np.allclose(after["membrane"], during["membrane"], rtol=0, atol=1e-6)
