@@ -136,10 +136,11 @@ class LiveFrames:
             raise IndexError(f"{name} has {len(self.values[name])} positions, not {k}")
         return self.first[name] + k
 
-    def series(self, name: str, k: int) -> dict:
+    def series(self, name: str, k: int, native: bool = False) -> dict:
+        """The frame as ``neuron_series`` gives a run: float64 copies of the float32 values
+        (``native=True``: the float32 values themselves, the same numbers)."""
         r = self._row(name, k)
-        # as figures.neuron.neuron_series gives them: float64 (exact copies of the float32 run)
-        out = {key: a[r] if a.dtype == np.bool_ else a[r].astype(np.float64)
+        out = {key: a[r] if (native or a.dtype == np.bool_) else a[r].astype(np.float64)
                for key, a in self.arrays.items()}
         out["threshold"] = float(self.thresholds[r])
         return out

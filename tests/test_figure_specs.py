@@ -78,6 +78,12 @@ def return_map(trace):
     return compute(trace)
 
 
+def _live_frames(trace, positions):
+    from rleaky_viz.live import live_frames
+
+    return live_frames(trace.config, positions=positions)
+
+
 def _cases(i):
     """(builder name, call) pairs; several per builder where branches add different parts."""
     single, linear, conv, frame = i["single"], i["linear"], i["conv"], i["frame"]
@@ -87,6 +93,7 @@ def _cases(i):
         ("neuron_figure", lambda: F.neuron_figure(single, overlay={"steady_state": 2.0})),
         ("neuron_figure", lambda: F.neuron_figure(linear, neuron=3, batch=1)),
         ("breakdown_figure", lambda: F.breakdown_figure(single)),
+        ("live_figure", lambda: F.live_figure(single, _live_frames(single, 5), "beta")),
         ("traces_figure", lambda: F.traces_figure(linear, [0, 3, 5], batch=1)),
         ("raster_figure", lambda: F.raster_figure(linear)),
         ("raster_figure", lambda: F.raster_figure(linear, max_pixels=100)),

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 
 from ..config import control
 from ._spec import figure
-from .neuron import _steady_state, neuron_figure, neuron_series, neuron_traces
+from .neuron import _steady_state, neuron_changes, neuron_figure, neuron_series, neuron_traces
 
 __all__ = ["live_chart_spec", "live_figure", "encode_arrays"]
 
@@ -62,7 +62,13 @@ def _same(a, b) -> bool:
         return type(a) is type(b) and a == b
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        if a.shape != b.shape:
+            return False
+        eq = a == b
+        if eq.all():
+            return True
+        return a.dtype.kind == "f" and b.dtype.kind == "f" and bool(
+            np.all(eq | (np.isnan(a) & np.isnan(b))))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
@@ -84,29 +90,23 @@ def encode_arrays(obj):
     return obj
 
 
-# What a frame may change in each trace of neuron_traces (the rest is the figure's own);
-# tests/test_live.py checks that the figure with a frame's changes is neuron_traces' figure
-# of that frame, key for key.  A trace not in the base figure travels whole.
-_VARYING = {"input": ("y",), "pre-reset membrane": ("y",), "membrane": ("y",),
-            "threshold": ("y", "hovertemplate"), "steady state": ("y", "hovertemplate"),
-            "spikes": ("x", "y", "customdata"), "reset": ("x", "y"), "recurrent": ("y",),
-            "output spikes": ("x", "y", "marker")}
-
-
 def _frame_patch(series: dict, steady: Optional[float], base_traces: dict, neuron: int,
                  batch: int) -> dict:
-    data, title = neuron_traces(series, steady, neuron=neuron, batch=batch)
+    """A frame as live.js applies it: per trace (in the figure's order) the values that differ
+    from the base figure's (``neuron_changes``, the part of ``neuron_traces`` that follows
+    the run); a trace the base figure lacks (the steady-state line) travels whole."""
+    changes, title = neuron_changes(series, steady, neuron=neuron, batch=batch)
     traces = []
-    for trace in data:
-        name = trace["name"]
+    for name, values in changes.items():
         old = base_traces.get(name)
-        if old is None or name not in _VARYING:
-            traces.append(encode_arrays(trace))
+        if old is None:
+            full = next(t for t in neuron_traces(series, steady, neuron, batch)[0] if t["name"] == name)
+            traces.append(encode_arrays(full))
             continue
         patch = {"name": name}
-        for k in _VARYING[name]:
-            if not _same(trace[k], old[k]):
-                patch[k] = encode_arrays(trace[k])
+        for k, v in values.items():
+            if not _same(v, old.get(k)):
+                patch[k] = encode_arrays(v)
         traces.append(patch)
     return {"title": title, "traces": traces}
 
@@ -130,11 +130,17 @@ def live_chart_spec(trace, frames, overlay: Optional[dict] = None, *, fig: Optio
         c = control(name)
         controls.append({"field": name, "label": c.label, "symbol": c.symbol,
                          "values": frames.values[name], "index": frames.current[name]})
-        patches[name] = [_frame_patch(frames.series(name, k), frames.steady(name, k), base_traces,
+        patches[name] = [_frame_patch(frames.series(name, k, native=True), frames.steady(name, k), base_traces,
                                       frames.neuron, frames.batch)
                          for k in range(len(frames.values[name]))]
     return {"figure": {"data": spec["data"], "layout": spec["layout"]}, "controls": controls,
-            "frames": patches, "varying": {k: list(v) for k, v in _VARYING.items()}}
+            "frames": patches, "varying": _varying(trace, frames)}
+
+
+def _varying(trace, frames) -> dict:
+    """The keys a frame may change, by trace name (what live.js restyles)."""
+    changes, _ = neuron_changes(frames.series(frames.fields[0], 0), 0.0, frames.neuron, frames.batch)
+    return {name: list(values) for name, values in changes.items()}
 
 
 def spec_bytes(spec: dict) -> int:

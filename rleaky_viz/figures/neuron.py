@@ -20,7 +20,7 @@ from . import _data as d
 from ._spec import axis_ids, figure, subplot_layout
 from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
-__all__ = ["neuron_figure", "neuron_series", "neuron_traces", "breakdown_figure", "traces_figure", "return_map_figure"]
+__all__ = ["neuron_figure", "neuron_series", "neuron_traces", "neuron_changes", "breakdown_figure", "traces_figure", "return_map_figure"]
 
 _NEURON_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "base", "decision")
 
@@ -99,70 +99,81 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
     return figure(data, layout)
 
 
-def neuron_traces(series: dict, steady: Optional[float], neuron: int = 0,
-                  batch: int = 0) -> tuple[list, str]:
-    """The traces and the title of :func:`neuron_figure` for one neuron's ``series``."""
+def neuron_changes(series: dict, steady: Optional[float], neuron: int = 0,
+                   batch: int = 0) -> tuple[dict, str]:
+    """What of :func:`neuron_traces` follows the run: ``({trace name: {key: value}}, title)``.
+
+    Everything else about a trace (colours, modes, axes) is fixed; the live
+    chart sends only these values for each of its frames.  The steady-state
+    line is present only where ``steady`` is a number.
+    """
     x, spk, mem = series["input"], series["spk"], series["mem"]
     rec, base, theta = series["recurrent"], series["base"], series["threshold"]
     T = mem.shape[0]
-    steps = np.arange(T, dtype=np.int32)
-    row = [dict(zip(("xaxis", "yaxis"), axis_ids(r))) for r in range(1, 5)]
-    data = [dict(type="scatter", x=steps, y=x, name="input", mode="lines",
-                 line=dict(color=COLORS["input"], shape="hv"),
-                 hovertemplate="step %{x}<br>I = %{y:.4g}<extra>input</extra>", **row[0]),
-            dict(type="scatter", x=steps, y=base, name="pre-reset membrane", mode="lines",
-                 line=dict(color=with_alpha(COLORS["base"], 0.55), width=1),
-                 hovertemplate="step %{x}<br>leak + input + recurrent = %{y:.4g}"
-                               "<extra>pre-reset</extra>", **row[1]),
-            dict(type="scatter", x=steps, y=mem, name="membrane", mode="lines",
-                 line=dict(color=COLORS["membrane"], width=2),
-                 hovertemplate="step %{x}<br>U = %{y:.4g}<extra>membrane</extra>", **row[1]),
-            dict(type="scatter", x=[0, T - 1], y=[theta, theta], name="threshold", mode="lines",
-                 line=dict(color=COLORS["threshold"], dash="dash", width=1.5),
-                 hovertemplate=f"θ = {theta:.4g}<extra>threshold</extra>", **row[1])]
+    out = {"input": {"y": x}, "pre-reset membrane": {"y": base}, "membrane": {"y": mem},
+           "threshold": {"y": [theta, theta], "hovertemplate": f"θ = {theta:.4g}<extra>threshold</extra>"}}
     if steady is not None:
-        data.append(dict(type="scatter", x=[0, T - 1], y=[steady, steady], name="steady state",
-                         mode="lines", line=dict(color=COLORS["reference"], dash="dot", width=1.5),
-                         hovertemplate=f"I/(1-β) = {steady:.4g}<extra>steady state "
-                                       "without spikes</extra>", **row[1]))
+        out["steady state"] = {"y": [steady, steady], "hovertemplate": f"I/(1-β) = {steady:.4g}"
+                               "<extra>steady state without spikes</extra>"}
     fired = np.flatnonzero(spk != 0).astype(np.int32)
     # markers sit on the membrane the spike was decided on (with reset_delay=False
     # U[t] itself is already reset), as the core recorded it
-    decided = series["decision"]
-    data.append(dict(type="scatter", x=fired, y=decided[fired], name="spikes", mode="markers",
-                     marker=dict(color=COLORS["spikes"], size=8, symbol="circle",
-                                 line=dict(width=1, color="white")),
-                     customdata=spk[fired],
-                     hovertemplate="step %{x}<br>U = %{y:.4g}<br>S = %{customdata:.4g}"
-                                   "<extra>spike</extra>", **row[1]))
+    out["spikes"] = {"x": fired, "y": series["decision"][fired], "customdata": spk[fired]}
     # resets as one marker trace along the bottom of the panel, not one shape per event
-    values = np.concatenate([mem, base, [theta, 0.0] + ([steady] if steady is not None else [])])
-    lo, hi = float(np.min(values)), float(np.max(values))
+    lo = min(float(mem.min()), float(base.min()), theta, 0.0, *([steady] if steady is not None else []))
+    hi = max(float(mem.max()), float(base.max()), theta, 0.0, *([steady] if steady is not None else []))
     floor = lo - 0.08 * ((hi - lo) or 1.0)
     resets = np.flatnonzero(series["reset_applied"]).astype(np.int32)
-    data.append(dict(type="scatter", x=resets, y=np.full(resets.size, floor), name="reset",
-                     mode="markers",
-                     marker=dict(color=COLORS["reset"], size=7, symbol="x-thin",
-                                 line=dict(width=2, color=COLORS["reset"])),
-                     hovertemplate="step %{x}<extra>reset applied</extra>", **row[1]))
-
-    data.append(dict(type="scatter", x=steps, y=rec, name="recurrent", mode="lines",
-                     line=dict(color=COLORS["recurrent"], shape="hv"),
-                     hovertemplate="step %{x}<br>rec(S[t-1]) = %{y:.4g}<extra>recurrent</extra>",
-                     **row[2]))
-
+    out["reset"] = {"x": resets, "y": np.full(resets.size, floor, dtype=np.float32)}
+    out["recurrent"] = {"y": rec}
     # stems: one trace, (t, 0) -> (t, S[t]) segments separated by gaps, a dot on each tip
     stem_x = np.repeat(fired, 3).astype(np.float64)
     stem_y = np.column_stack([np.zeros(fired.size), spk[fired], np.full(fired.size, np.nan)])
     stem_x[2::3] = np.nan
-    sizes = np.tile([0, 7, 0], fired.size)
-    data.append(dict(type="scatter", x=stem_x, y=stem_y.reshape(-1), name="output spikes",
-                     mode="lines+markers", connectgaps=False,
-                     line=dict(color=COLORS["spikes"], width=1.5),
-                     marker=dict(color=COLORS["spikes"], size=sizes),
-                     hovertemplate="step %{x}<br>S = %{y:.4g}<extra>output spike</extra>",
-                     **row[3]))
-    return data, f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps"
+    out["output spikes"] = {"x": stem_x, "y": stem_y.reshape(-1),
+                            "marker": dict(color=COLORS["spikes"], size=np.tile([0, 7, 0], fired.size))}
+    return out, f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps"
+
+
+def neuron_traces(series: dict, steady: Optional[float], neuron: int = 0,
+                  batch: int = 0) -> tuple[list, str]:
+    """The traces and the title of :func:`neuron_figure` for one neuron's ``series``."""
+    changes, title = neuron_changes(series, steady, neuron, batch)
+    T = series["mem"].shape[0]
+    steps = np.arange(T, dtype=np.int32)
+    row = [dict(zip(("xaxis", "yaxis"), axis_ids(r))) for r in range(1, 5)]
+    fixed = [dict(type="scatter", x=steps, name="input", mode="lines",
+                  line=dict(color=COLORS["input"], shape="hv"),
+                  hovertemplate="step %{x}<br>I = %{y:.4g}<extra>input</extra>", **row[0]),
+             dict(type="scatter", x=steps, name="pre-reset membrane", mode="lines",
+                  line=dict(color=with_alpha(COLORS["base"], 0.55), width=1),
+                  hovertemplate="step %{x}<br>leak + input + recurrent = %{y:.4g}"
+                                "<extra>pre-reset</extra>", **row[1]),
+             dict(type="scatter", x=steps, name="membrane", mode="lines",
+                  line=dict(color=COLORS["membrane"], width=2),
+                  hovertemplate="step %{x}<br>U = %{y:.4g}<extra>membrane</extra>", **row[1]),
+             dict(type="scatter", x=[0, T - 1], name="threshold", mode="lines",
+                  line=dict(color=COLORS["threshold"], dash="dash", width=1.5), **row[1]),
+             dict(type="scatter", x=[0, T - 1], name="steady state", mode="lines",
+                  line=dict(color=COLORS["reference"], dash="dot", width=1.5), **row[1]),
+             dict(type="scatter", name="spikes", mode="markers",
+                  marker=dict(color=COLORS["spikes"], size=8, symbol="circle",
+                              line=dict(width=1, color="white")),
+                  hovertemplate="step %{x}<br>U = %{y:.4g}<br>S = %{customdata:.4g}"
+                                "<extra>spike</extra>", **row[1]),
+             dict(type="scatter", name="reset", mode="markers",
+                  marker=dict(color=COLORS["reset"], size=7, symbol="x-thin",
+                              line=dict(width=2, color=COLORS["reset"])),
+                  hovertemplate="step %{x}<extra>reset applied</extra>", **row[1]),
+             dict(type="scatter", x=steps, name="recurrent", mode="lines",
+                  line=dict(color=COLORS["recurrent"], shape="hv"),
+                  hovertemplate="step %{x}<br>rec(S[t-1]) = %{y:.4g}<extra>recurrent</extra>",
+                  **row[2]),
+             dict(type="scatter", name="output spikes", mode="lines+markers", connectgaps=False,
+                  line=dict(color=COLORS["spikes"], width=1.5),
+                  hovertemplate="step %{x}<br>S = %{y:.4g}<extra>output spike</extra>", **row[3])]
+    data = [dict(t, **changes[t["name"]]) for t in fixed if t["name"] in changes]
+    return data, title
 
 
 def breakdown_figure(trace, neuron: int = 0, batch: int = 0) -> go.Figure:
