@@ -6,7 +6,7 @@ import streamlit as st
 from rleaky_viz.figures import mystery_figure
 from rleaky_viz.navigation import PAGES
 from rleaky_viz.config import MYSTERY_FIELDS, control
-from rleaky_viz.mystery import MYSTERY_BASE, guess_slider, mystery_challenge, mystery_score
+from rleaky_viz.mystery import MYSTERY_BASE, guess_slider, mystery_challenge, mystery_score, perfect_fit
 from rleaky_viz.ui import (run_or_stop, run_simulation, setup_page)
 
 PAGE = PAGES["mystery"]
@@ -64,7 +64,7 @@ m[0].metric("score", f"{score['score']:.1f} / 100")
 m[1].metric("spike similarity", f"{score['spike_similarity']:.3f}")
 m[2].metric("membrane RMSE", f"{score['membrane_rmse']:.4f}")
 m[3].metric("spikes: target / yours", f"{int(target.spk.ne(0).sum())} / {int(yours.spk.ne(0).sum())}")
-if score["score"] >= 99.95:
+if perfect_fit(score):
     st.success("A perfect fit: same spikes, same membrane.", icon="🎯")
 with st.expander("How the score is computed"):
     st.markdown("score = 100 × spike similarity × membrane similarity. Spike "

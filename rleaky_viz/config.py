@@ -119,7 +119,8 @@ class SimConfig:
                            help="True: reset applied at the next step (reference default)")
     graded_spikes_factor: float = _f(1.0, group="Neuron", lo=-10.0, hi=10.0, min_abs=1e-6, nonzero=True,
                                       widget=(0.1, 3.0, 0.1), label="graded spike factor g",
-                                      help="spike amplitude g (non-zero, |g| >= 1e-6)",
+                                      help="spike amplitude g (non-zero, |g| >= 1e-6); with inhibition "
+                                           "a spike is 1, as in snnTorch",
                                       sweep=(0.5, 2.0), symbol="g")
     inhibition: bool = _f(False, group="Neuron",
                           help="only the neuron with the largest U - θ may spike (dense only)",
@@ -140,7 +141,10 @@ class SimConfig:
     LSO_slope: float = _surrogate_field("LSO", "slope")
     state_quant_bits: int = _f(0, group="Neuron", lo=0, hi=12, widget=(0, 12, 1),
                                label="state quantisation bits",
-                               help="quantise U to 2**bits levels (0: off)")
+                               help="quantise U to 2**bits levels (0: off); with reset_delay=False the "
+                                    "same-step reset comes after the snap, so where it acts (a "
+                                    "spike, or a pending reset it undoes, as on a neuron "
+                                    "inhibition suppressed) U need not be a level")
     # --- learning ----------------------------------------------------------------
     learn_beta: bool = _f(False, group="Learning", help="β is a trainable parameter (gets a gradient)")
     learn_threshold: bool = _f(False, group="Learning",
@@ -153,7 +157,8 @@ class SimConfig:
                    choices=("spike_count", "membrane_mse", "cross_entropy", "spike_times"),
                    help="what the gradient views differentiate")
     loss_target: float = _f(5.0, group="Gradients", lo=-10.0, hi=10_000.0, widget=(0.0, 50.0, 0.5),
-                            help="spike_count: target spikes per neuron; membrane_mse: target U; "
+                            help="spike_count: target of each neuron's ΣS[t], its spike count × g (with "
+                                 "inhibition a spike is 1); membrane_mse: target U; "
                                  "cross_entropy: index of the correct neuron",
                             when=lambda c: c.loss != "spike_times")
     target_times: str = _f("20,60,100,140", group="Gradients", kind="times",
@@ -174,7 +179,7 @@ class SimConfig:
                             when=lambda c: c.recurrence == "conv2d" or (
                                 c.recurrence == "linear" and c.weight_init != "state_dict"))
     weight_sparsity: float = _f(0.0, group="Network", lo=0.0, hi=0.99, widget=(0.0, 0.99, 0.01),
-                                help="fraction of weights set to zero",
+                                help="each weight is set to zero with this probability",
                                 when=lambda c: c.recurrence == "linear" and c.weight_init != "state_dict")
     excitatory_fraction: float = _f(0.8, group="Network", lo=0.0, hi=1.0, widget=(0.0, 1.0, 0.05),
                                     help="share of excitatory neurons (ei)",

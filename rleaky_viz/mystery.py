@@ -11,7 +11,8 @@ import numpy as np
 from .compare import van_rossum_similarity
 from .config import MYSTERY_FIELDS, SimConfig, control
 
-__all__ = ["mystery_score", "mystery_challenge", "MYSTERY_BASE", "MYSTERY_RANGES", "guess_slider"]
+__all__ = ["mystery_score", "mystery_challenge", "MYSTERY_BASE", "MYSTERY_RANGES", "guess_slider",
+           "PERFECT_SCORE", "perfect_fit"]
 
 # The fixed stimulus of every challenge: a slow sine above zero, so the target
 # shows subthreshold integration, regular firing and pauses within one trace.
@@ -48,19 +49,35 @@ def mystery_score(target_spk, target_mem, guess_spk, guess_mem, tau: float = 3.0
       difference of the membranes relative to the target membrane's range
       (max - min; 1 if the target is flat).
 
-    Returns ``score``, ``spike_similarity``, ``membrane_rmse`` and
-    ``membrane_similarity``.
+    Returns ``score``, ``spike_similarity``, ``membrane_rmse``,
+    ``membrane_similarity`` and ``same_spikes`` (the two trains spike on
+    exactly the same steps).
     """
     tm = np.asarray(target_mem, dtype=np.float64).reshape(-1)
     gm = np.asarray(guess_mem, dtype=np.float64).reshape(-1)
     if tm.shape != gm.shape:
         raise ValueError(f"membranes must have the same length, got {tm.size} and {gm.size}")
     spike = van_rossum_similarity(target_spk, guess_spk, tau)
+    same = bool(np.array_equal(np.asarray(target_spk, dtype=np.float64).reshape(-1) != 0,
+                               np.asarray(guess_spk, dtype=np.float64).reshape(-1) != 0))
     rmse = float(np.sqrt(np.mean((tm - gm) ** 2)))
     span = float(np.ptp(tm)) or 1.0
     membrane = max(0.0, 1.0 - rmse / span)
     return {"score": 100.0 * spike * membrane, "spike_similarity": spike,
-            "membrane_rmse": rmse, "membrane_similarity": membrane}
+            "membrane_rmse": rmse, "membrane_similarity": membrane, "same_spikes": same}
+
+
+# The page says "A perfect fit: same spikes, same membrane." where the spikes are the
+# target's, step for step, and the score reaches this: with the same spikes the score is
+# 100·(1 − RMSE/range), so the membranes are within an RMSE of 0.0005 of the target's range.
+# (The score alone would not do: two dense trains that differ in their last step score
+# above it.)
+PERFECT_SCORE = 99.95
+
+
+def perfect_fit(score: dict) -> bool:
+    """Whether :func:`mystery_score`'s result earns the page's "perfect fit" message."""
+    return bool(score["same_spikes"]) and score["score"] >= PERFECT_SCORE
 
 
 def mystery_challenge(seed: int) -> SimConfig:

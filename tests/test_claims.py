@@ -18,7 +18,17 @@ claims, and how each claim is checked" lists them):
 * ``explain.update_equations``: the same-step reset's ``D = S/g - R``;
 * ``theory.analytic_overlay``: the finite-T least firing current, the steady
   state, and where the overlay applies (not with state quantisation);
-* the presets' ideas and the lesson notes named in issue 12.
+* the presets' ideas and the lesson notes named in issue 12;
+* the Population and Conv grid figures' titles and hovers (counts, rates, merged
+  and averaged steps, the weights' orientation, the spectral radius);
+* the config fields' help texts that state behaviour (θ, inhibition, g, the
+  recurrences, β's clamp, reset_delay, state quantisation, the stimulus, run,
+  network and learning fields, the loss targets);
+* the regime rule, its order and its words (Sweeps);
+* Learn's "same seed, same result" and its teacher's 5-step smoothing;
+* the Mystery score's stated formula and its "perfect fit" message;
+* the surrogates' parameter help texts (peaks, widths, steps, noise ranges) and
+  "every surrogate spikes identically".
 """
 from __future__ import annotations
 
@@ -1031,3 +1041,834 @@ def test_the_lesson_settings_line_lists_all_that_differs():
     for preset in PRESETS.values():
         query = preset.config.to_query()
         assert SimConfig.from_query(query) == preset.config, preset.name
+
+
+# ----------------------------------------------------------------------------- audit, part three
+# Population and Conv grid titles and hovers; the config fields' help texts; the regime rule;
+# Learn's "same seed, same result"; the Mystery score and its perfect-fit message; the
+# surrogates' parameter help texts.
+def _bins(T, k):
+    """The steps of each column when k steps share one: [(first, stop), ...]."""
+    return [(a, min(a + k, T)) for a in range(0, T, k)]
+
+
+@pytest.mark.parametrize("steps, max_pixels", [(23, 10**9), (23, 60), (60, 100), (200, 250)])
+def test_the_population_figures_say_what_the_run_did(steps, max_pixels):
+    """Raster: 'n spikes, N neurons, T steps', 'each pixel column merges k steps (the last one r),
+    dark if any of them holds a spike'; rate: spikes per neuron per step, 'mean over w steps
+    centred on each (down to m at the ends)' and each point's 'mean of steps a–b (n)'; heatmap:
+    'each column averages k steps (the last one r)'; weights: 'row receives, column sends';
+    spectrum: 'spectral radius ρ'."""
+    from rleaky_viz.figures import (heatmap_figure, raster_figure, rate_figure, spectrum_figure,
+                                    weight_figure)
+    from rleaky_viz.figures.population import raster_mask
+
+    n = 12
+    cfg = SimConfig(recurrence="linear", num_neurons=n, num_steps=steps, batch_size=2, amplitude=0.45,
+                    noise_std=0.3, input_spread=0.4, graded_spikes_factor=2.0, seed=4)
+    t = simulate(cfg)
+    counts = set()
+    for b in range(2):
+        s = spikes(t)[:, b]                                     # (T, N): a spike is spk != 0
+        count = int(s.sum())
+        counts.add(count)
+        raster = raster_figure(t, batch=b, max_pixels=max_pixels)
+        title = raster.layout.title.text
+        assert f"(sample {b}): {count} spikes, {n} neurons, {steps} steps" in title
+        mask, k = raster_mask(t, b, max_pixels)
+        bins = _bins(steps, k)
+        expect = np.stack([s[a:z].any(0) for a, z in bins], axis=1)  # dark iff any step of its bin
+        assert np.array_equal(mask, expect)
+        last = bins[-1][1] - bins[-1][0]
+        hover = raster.data[0].hovertemplate
+        if k == 1:
+            assert "merges" not in title and hover.startswith("step %{x}")
+        else:
+            assert f"merges {k} steps" in title and "dark if any of them holds a spike" in title
+            assert (f"(the last one {last})" in title) == (last != k) == (f"{last} in the last" in hover)
+        heat = heatmap_figure(t, "mem", batch=b, max_cells=max_pixels)
+        kh = heat.layout.meta["merged_steps"]
+        mem = t.mem[:, b].double().numpy()
+        z = np.asarray(heat.data[0].z, dtype=np.float64)
+        hb = _bins(steps, kh)
+        np.testing.assert_allclose(z, np.stack([mem[a:e].mean(0) for a, e in hb], axis=1), rtol=1e-6,
+                                   atol=1e-6)
+        hl = hb[-1][1] - hb[-1][0]
+        if kh > 1:
+            assert f"averages {kh} steps" in heat.layout.title.text
+            assert ("(the last one" in heat.layout.title.text) == (hl != kh)
+            assert (f"of {hl} in the last column" in heat.data[0].hovertemplate) == (hl != kh)
+        for window in (1, 5, 10, 2 * steps):
+            fig = rate_figure(t, window=window, batch=b)
+            raw = np.asarray(fig.data[0].y)
+            smooth = np.asarray(fig.data[1].y)
+            np.testing.assert_allclose(raw, s.mean(1))          # spikes per neuron, each step
+            spans = np.asarray(fig.data[1].customdata)
+            first, final, many = spans.T
+            assert np.array_equal(many, final - first + 1) and many.max() <= window
+            for step in range(steps):                            # centred on the step, clipped
+                assert first[step] == max(0, step - (window - 1) // 2)
+                assert final[step] == min(steps - 1, step + window // 2)
+                assert smooth[step] == pytest.approx(raw[first[step]:final[step] + 1].mean())
+            text = fig.layout.title.text
+            if (many == steps).all():
+                assert f"mean over all {steps} steps" in text
+            else:
+                assert f"mean over {window} step" in text
+                assert (f"down to {many.min()} at the ends" in text) == (many.min() < window)
+            assert "%{customdata[0]}–%{customdata[1]} (%{customdata[2]})" in fig.data[1].hovertemplate
+    assert len(counts) == 2  # the two samples differ: each title is its own sample's
+    # weights: row i receives, column j sends; that is what the run's recurrent current does
+    w = t.neuron.recurrent.weight.detach().double().numpy()
+    bias = t.neuron.recurrent.bias.detach().double().numpy()
+    wf = weight_figure(w)
+    assert "row receives, column sends" in wf.layout.title.text
+    z = np.asarray(wf.data[0].z, dtype=np.float64)
+    assert wf.layout.yaxis.title.text.startswith("receiving") and wf.layout.xaxis.title.text.startswith("sending")
+    spk = t.spk.double().numpy()
+    rec = t.recurrent.double().numpy()
+    np.testing.assert_allclose(rec[1:], np.einsum("ij,tbj->tbi", z, spk[:-1]) + bias, atol=1e-5)
+    assert not np.allclose(z, z.T)  # the orientation matters
+    rho = float(np.abs(np.linalg.eigvals(w)).max())
+    assert f"spectral radius ρ = {rho:.4g}" in spectrum_figure(w).layout.title.text
+
+
+@pytest.mark.parametrize("steps, max_frames", [(12, 60), (40, 9), (101, 60)])
+def test_the_conv_grid_figures_say_what_the_run_did(steps, max_frames):
+    """'Spikes of channel c (sample b), showing n of T steps, evenly spaced', 'step t: k of H·W
+    neurons spike', the frame is that step's spikes; the rate map is spikes per step over T."""
+    from rleaky_viz.figures import conv_frames_figure, rate_map_figure
+
+    cfg = SimConfig(recurrence="conv2d", conv2d_channels=2, grid_size=6, num_steps=steps, batch_size=2,
+                    amplitude=0.5, noise_std=0.4, graded_spikes_factor=1.5, seed=2)
+    t = simulate(cfg)
+    seen = set()
+    for ch, b in itertools.product(range(2), range(2)):
+        s = spikes(t)[:, b, ch]                                      # (T, H, W)
+        fig = conv_frames_figure(t, channel=ch, batch=b, max_frames=max_frames)
+        shown = fig.layout.meta["frame_steps"]
+        if steps <= max_frames:
+            assert shown == list(range(steps)) and f"all {steps} steps" in fig.layout.title.text
+        else:
+            gaps = np.diff(shown)
+            assert shown[0] == 0 and shown[-1] == steps - 1 and gaps.max() - gaps.min() <= 1
+            assert f"showing {len(shown)} of {steps} steps, evenly spaced" in fig.layout.title.text
+        for frame in fig.frames:
+            step = int(frame.name)
+            z = np.asarray(frame.data[0].z)
+            assert np.array_equal(z != 0, s[step])                   # exactly its own step
+            assert (f"step {step}: {int(s[step].sum())} of 36 neurons spike"
+                    in frame.layout.title.text)
+            seen.add(int(s[step].sum()))
+        rate = rate_map_figure(t, channel=ch, batch=b)
+        np.testing.assert_allclose(np.asarray(rate.data[0].z), s.mean(0), rtol=1e-6)
+        assert f"channel {ch} (sample {b}) over {steps} steps" in rate.layout.title.text
+        assert "spikes/step" in rate.data[0].hovertemplate
+    assert len(seen) > 3
+
+
+# ----------------------------------------------------------------------------- the help texts
+def _help(name):
+    from rleaky_viz.config import control
+
+    return control(name).help
+
+
+def _recurrent_of(t, cfg):
+    """What the help says the recurrence adds at step t: rec(S[t-1]) (S[-1] = 0)."""
+    import torch.nn.functional as F
+
+    spk = torch.cat([torch.zeros_like(t.spk[:1]), t.spk[:-1]]).double()
+    if cfg.recurrence == "none":
+        return torch.zeros_like(spk)
+    if cfg.recurrence == "one_to_one":
+        return cfg.V * spk
+    w = t.neuron.recurrent.weight.detach().double()
+    bias = t.neuron.recurrent.bias.detach().double()
+    if cfg.recurrence == "linear":
+        return spk @ w.T + bias
+    flat = spk.reshape(-1, *spk.shape[2:])
+    out = F.conv2d(flat, w, bias, padding=cfg.kernel_size // 2)
+    return out.reshape(spk.shape)
+
+
+NEURON_HELP_GRID = [
+    SimConfig(recurrence=r, reset_mechanism=m, reset_delay=d, graded_spikes_factor=g, inhibition=i,
+              state_quant_bits=q, beta=beta, num_neurons=4, input_spread=0.5, grid_size=4,
+              amplitude=0.45, V=0.3,
+              noise_std=0.05, num_steps=40)
+    for r, m, d, g, i, q, beta in itertools.product(
+        ("one_to_one", "linear", "none", "conv2d"), ("subtract", "zero"), (True, False), (1.0, -1.5),
+        (False, True), (0, 4), (0.9, 1.3))
+    if not (r == "conv2d" and i) and not (q and beta != 0.9) and not (g != 1 and r == "conv2d")]
+
+
+def test_the_neuron_fields_help_texts():
+    """threshold 'U must exceed it'; inhibition 'only the neuron with the largest U - θ may spike';
+    g 'spike amplitude g; with inhibition a spike is 1'; recurrence 'one_to_one: V·S; linear:
+    nn.Linear; conv2d: nn.Conv2d; none: no feedback'; β 'decay per step, clamped to [0, 1]';
+    reset_delay 'True: reset applied at the next step (reference default)'; state quantisation
+    'quantise U to 2**bits levels; with reset_delay=False ... where it acts (a spike, or a pending
+    reset it undoes, as on a neuron inhibition suppressed) U need not be a level'."""
+    assert "U must exceed it" in _help("threshold")
+    assert "only the neuron with the largest U - θ may spike" in _help("inhibition")
+    assert "spike amplitude g" in _help("graded_spikes_factor")
+    assert "with inhibition a spike is 1" in _help("graded_spikes_factor")
+    assert _help("recurrence") == "one_to_one: V·S; linear: nn.Linear; conv2d: nn.Conv2d; none: no feedback"
+    assert "clamps β to [0, 1] in every step" in _help("beta")
+    assert _help("reset_delay") == "True: reset applied at the next step (reference default)"
+    assert "quantise U to 2**bits levels" in _help("state_quant_bits")
+    assert ("where it acts (a spike, or a pending reset it undoes, as on a neuron inhibition "
+            "suppressed) U need not be a level") in _help("state_quant_bits")
+    off_level = {"spike": 0, "suppressed": 0}
+    for cfg in NEURON_HELP_GRID:
+        t = simulate(cfg)
+        s = spikes(t)
+        theta = cfg.threshold
+        dec = t.decision.double()
+        assert s.any(), cfg
+        # g: the size of every spike (1 under inhibition)
+        size = 1.0 if cfg.inhibition else cfg.graded_spikes_factor
+        assert set(torch.unique(t.spk).tolist()) == {0.0, size}, cfg
+        if cfg.inhibition:  # per step and sample: the largest U − θ, if above 0, and only it
+            shift = (dec - theta).reshape(cfg.num_steps, cfg.batch_size, -1)
+            flat = s.reshape(cfg.num_steps, cfg.batch_size, -1)
+            assert flat.sum(-1).max() == 1
+            top = shift.argmax(-1).numpy()
+            want = np.zeros_like(flat)
+            np.put_along_axis(want, top[..., None], (shift.max(-1).values > 0).numpy()[..., None], -1)
+            assert np.array_equal(flat, want), cfg
+            assert ((dec > theta).numpy().sum(-1) > 1).any(), cfg  # ... though others were above
+        else:               # θ: a spike exactly where the tested membrane exceeds it
+            assert np.array_equal(s, (dec > theta).numpy()), cfg
+        # the recurrence: what each one adds at step t
+        torch.testing.assert_close(t.recurrent.double(), _recurrent_of(t, cfg), rtol=1e-5, atol=1e-5)
+        # β: the leak is clamp(β, 0, 1)·U[t-1], and β outside [0, 1] runs as the clamped value
+        mem = t.mem.double()
+        prev = torch.cat([torch.zeros_like(mem[:1]), mem[:-1]])
+        clamped = min(max(cfg.beta, 0.0), 1.0)
+        torch.testing.assert_close(t.leak.double(), clamped * prev, rtol=1e-6, atol=1e-6)
+        if clamped != cfg.beta:
+            other = simulate(cfg.replace(beta=clamped))
+            assert torch.equal(other.spk, t.spk) and torch.equal(other.mem, t.mem), cfg
+        # reset_delay: where the reset of a spike at t acts
+        fresh = s & (t.reset.numpy() == 0)          # spiked, no reset pending from the step before
+        u = mem.numpy()
+        if cfg.reset_delay:
+            tt = np.nonzero(s[:-1])
+            assert np.all(t.reset.numpy()[1:][tt] == 1), cfg   # ... applied at the next step
+            assert np.all(u[fresh] > theta), cfg               # ... not in the spike step itself
+        else:  # ... in the spike step itself, by D = S/g (the registered same-step equation)
+            d = t.spk.double().numpy() / cfg.graded_spikes_factor
+            expected = dec.numpy() * (1 - d) if cfg.reset_mechanism == "zero" else dec.numpy() - d * theta
+            np.testing.assert_allclose(u[fresh], expected[fresh], rtol=1e-5, atol=1e-5)
+            assert not np.isclose(u[fresh], dec.numpy()[fresh]).any(), cfg
+        # state quantisation: U on the 2**bits levels, except where a same-step reset acted
+        if cfg.state_quant_bits:
+            levels = t.neuron.state_quant.levels.double()
+            assert levels.numel() == 2 ** cfg.state_quant_bits
+            on = torch.isclose(mem[..., None], levels, rtol=0, atol=1e-6).any(-1).numpy()
+            acted = (t.spk.numpy() / cfg.graded_spikes_factor - t.reset.numpy()) != 0  # D ≠ 0
+            if cfg.reset_delay:
+                assert on.all(), cfg
+            else:
+                assert on[~acted].all(), cfg
+                off_level["spike"] += int((~on & s).sum())
+                undone = ~on & ~s                                   # no spike: a pending reset undone
+                assert np.all(t.reset.numpy()[undone] == 1), cfg
+                if cfg.inhibition:
+                    off_level["suppressed"] += int((undone & (t.decision.numpy() > theta)).sum())
+    assert min(off_level.values()) > 0  # the caveat is needed, both of its cases
+
+
+def test_reset_delay_true_is_the_reference_default():
+    import inspect
+
+    snn = pytest.importorskip("snntorch")
+    assert SimConfig().reset_delay is True
+    assert inspect.signature(snn.RLeaky.__init__).parameters["reset_delay"].default is True
+
+
+def test_the_stimulus_and_run_fields_help_texts():
+    """offset 'added to every step'; onset 'first step of the step'; 'pulse and sine period',
+    'pulse width'; poisson 'spike probability per step'; 'Gaussian noise added to any stimulus';
+    input_spread 'neuron i gets amplitude·(1 - spread + 2·spread·i/(N-1))'; expression 'a function
+    of t (and n)'; seed 'seeds weights and random stimuli'; batch_size 'independent samples'."""
+    from rleaky_viz.stimulus import make_input
+
+    assert _help("offset") == "added to every step" and _help("onset") == "step: first step of the step"
+    assert _help("period") == "pulse and sine period (steps)" and _help("width") == "pulse width (steps)"
+    assert _help("rate") == "poisson: spike probability per step"
+    assert _help("noise_std") == "Gaussian noise added to any stimulus"
+    assert _help("input_spread") == "neuron i gets amplitude·(1 - spread + 2·spread·i/(N-1))"
+    x = lambda cfg: make_input(cfg).double().numpy()  # noqa: E731
+    tt = np.arange(300)[:, None, None]
+    base = SimConfig(recurrence="none", num_neurons=5, batch_size=3, num_steps=300, amplitude=0.7)
+    for stimulus in ("constant", "step", "pulse", "ramp", "sine", "noise", "poisson"):
+        cfg = base.replace(stimulus=stimulus, period=40, width=7, onset=33, rate=0.2, noise_std=0.1)
+        for offset in (-0.3, 0.25):
+            np.testing.assert_allclose(x(cfg.replace(offset=offset)) - x(cfg), offset, atol=1e-6)
+    a = base.amplitude
+    np.testing.assert_array_equal(x(base.replace(stimulus="step", onset=33)),
+                                  np.where(tt >= 33, np.float32(a), 0.0) * np.ones((1, 3, 5)))
+    for period, width in ((40, 7), (9, 2), (100, 99)):
+        pulse = x(base.replace(stimulus="pulse", period=period, width=width))[:, 0, 0]
+        on = np.flatnonzero(pulse)
+        assert np.all(pulse[on] == np.float32(a))
+        starts = on[np.diff(np.concatenate([[-2], on])) > 1]
+        assert list(starts) == list(range(0, 300, period))          # one pulse per period
+        assert len(on) == sum(min(width, 300 - s0) for s0 in starts)  # each `width` steps long
+        sine = x(base.replace(stimulus="sine", period=period))[:, 0, 0]
+        np.testing.assert_allclose(sine[period:], sine[:-period], atol=1e-6)
+        np.testing.assert_allclose(sine, a * np.sin(2 * np.pi * np.arange(300) / period), atol=1e-6)
+    big = base.replace(num_steps=2000, num_neurons=50, batch_size=4)
+    for rate in (0.05, 0.3):
+        p = x(big.replace(stimulus="poisson", rate=rate))
+        assert set(np.unique(p)) == {0.0, np.float32(a)}
+        sd = np.sqrt(rate * (1 - rate) / p.size)
+        assert abs((p != 0).mean() - rate) < 5 * sd
+    for stimulus in ("constant", "sine", "expression", "pulse"):
+        for std in (0.05, 0.8):
+            cfg = big.replace(stimulus=stimulus, expression="0.1*sin(t/7) + 0.01*n")
+            noise = x(cfg.replace(noise_std=std)) - x(cfg)
+            assert abs(noise.mean()) < 5 * std / np.sqrt(noise.size)
+            assert abs(noise.std() / std - 1) < 0.01
+            assert abs(((noise / std) ** 4).mean() - 3) < 0.1       # Gaussian: kurtosis 3
+    expr = x(base.replace(stimulus="expression", expression="0.01*t - 0.2*n"))
+    np.testing.assert_allclose(expr, np.broadcast_to(0.01 * tt - 0.2 * np.arange(5), expr.shape), atol=1e-6)
+    for stimulus, spread in itertools.product(("constant", "sine", "poisson"), (0.0, 0.4, 1.0)):
+        cfg = base.replace(stimulus=stimulus, input_spread=spread, period=40, rate=0.5)
+        n = np.arange(5)
+        plain = x(cfg.replace(input_spread=0.0))  # what the amplitude alone gives each neuron
+        np.testing.assert_allclose(x(cfg), plain * (1 - spread + 2 * spread * n / 4), atol=1e-6)
+    # the seed: the same seed, the same weights and noise; another, others
+    rnd = SimConfig(recurrence="linear", num_neurons=6, noise_std=0.2, num_steps=50)
+    one, again, other = simulate(rnd), simulate(rnd), simulate(rnd.replace(seed=1))
+    assert torch.equal(one.input, again.input) and torch.equal(one.spk, again.spk)
+    assert not torch.equal(one.input, other.input)
+    assert not torch.equal(one.neuron.recurrent.weight, other.neuron.recurrent.weight)
+    # independent samples: a batch of a fixed stimulus is that run, sample by sample
+    for changes in (dict(recurrence="linear", num_neurons=6, input_spread=0.5),
+                    dict(recurrence="none", num_neurons=4, inhibition=True, input_spread=0.3),
+                    dict(recurrence="conv2d", grid_size=5, amplitude=0.6)):
+        cfg = SimConfig(num_steps=60, amplitude=0.45).replace(**changes)
+        alone, batch = simulate(cfg), simulate(cfg.replace(batch_size=3))
+        assert fired(alone)
+        for b in range(3):
+            assert torch.equal(batch.spk[:, b], alone.spk[:, 0])
+            torch.testing.assert_close(batch.mem[:, b], alone.mem[:, 0], rtol=1e-6, atol=1e-6)
+    noisy = simulate(SimConfig(num_steps=60, batch_size=3, noise_std=0.3))
+    assert not torch.equal(noisy.input[:, 0], noisy.input[:, 1])  # random stimuli differ per sample
+
+
+def test_the_network_fields_help_texts():
+    """weight_gain 'multiplies the initial weights'; weight_sparsity 'each weight is set to zero
+    with this probability'; excitatory_fraction 'share of excitatory neurons (ei)'; the sizes."""
+    from rleaky_viz.simulate import build_neuron
+
+    assert _help("weight_gain") == "multiplies the initial weights"
+    assert _help("weight_sparsity") == "each weight is set to zero with this probability"
+    assert _help("excitatory_fraction") == "share of excitatory neurons (ei)"
+    weights = lambda cfg: build_neuron(cfg).recurrent.weight.detach().double()  # noqa: E731
+    bias = lambda cfg: build_neuron(cfg).recurrent.bias.detach()  # noqa: E731
+    for cfg in (SimConfig(recurrence="linear", num_neurons=20), SimConfig(recurrence="linear", num_neurons=20,
+                                                                          weight_init="ei"),
+                SimConfig(recurrence="linear", num_neurons=20, weight_sparsity=0.5),
+                SimConfig(recurrence="conv2d", conv2d_channels=2),
+                SimConfig(recurrence="conv2d", kernel_init="centre_surround")):
+        for gain in (0.0, 0.5, 2.5):
+            torch.testing.assert_close(weights(cfg.replace(weight_gain=gain)), gain * weights(cfg),
+                                       rtol=1e-6, atol=0)
+            assert torch.equal(bias(cfg.replace(weight_gain=gain)), bias(cfg))  # the weights, not the bias
+    n = 300
+    for p in (0.1, 0.5, 0.9):
+        w = weights(SimConfig(recurrence="linear", num_neurons=n, weight_sparsity=p))
+        zero = float((w == 0).double().mean())
+        assert abs(zero - p) < 5 * np.sqrt(p * (1 - p) / n ** 2), (p, zero)
+    for frac, n in itertools.product((0.0, 0.3, 0.8, 1.0), (10, 25)):
+        w = weights(SimConfig(recurrence="linear", num_neurons=n, weight_init="ei",
+                              excitatory_fraction=frac, weight_sparsity=0.3))
+        excitatory = (w >= 0).all(0)   # column j: what neuron j sends
+        inhibitory = (w <= 0).all(0)
+        assert bool((excitatory | inhibitory).all())
+        k = int(excitatory.sum()) if frac < 1 else n
+        assert abs(k / n - frac) <= 0.5 / n + 1e-12 and bool(excitatory[:k].all())
+    conv = simulate(SimConfig(recurrence="conv2d", conv2d_channels=3, grid_size=7, kernel_size=5,
+                              num_steps=5))
+    assert conv.spk.shape == (5, 1, 3, 7, 7)
+    assert tuple(conv.neuron.recurrent.weight.shape) == (3, 3, 5, 5)
+    assert simulate(SimConfig(recurrence="linear", num_neurons=9, num_steps=5)).spk.shape == (5, 1, 9)
+
+
+@pytest.mark.parametrize("recurrence", ["one_to_one", "linear", "none"])
+def test_the_learning_flags_help_texts(recurrence):
+    """learn_beta / learn_threshold: 'a trainable parameter (gets a gradient)'; learn_recurrent:
+    'V or the recurrent weights and bias are trainable': exactly what training moves."""
+    from rleaky_viz.learn import train
+    from rleaky_viz.simulate import build_neuron
+
+    assert "β is a trainable parameter (gets a gradient)" == _help("learn_beta")
+    assert "θ is a trainable parameter (gets a gradient)" == _help("learn_threshold")
+    assert "V or the recurrent weights and bias are trainable" == _help("learn_recurrent")
+    recurrent = {"one_to_one": {"V"}, "linear": {"recurrent.weight", "recurrent.bias"}, "none": set()}
+    for lb, lt, lr in itertools.product((False, True), repeat=3):
+        cfg = SimConfig(recurrence=recurrence, num_neurons=4, input_spread=0.4, amplitude=0.45,
+                        num_steps=60, learn_beta=lb, learn_threshold=lt, learn_recurrent=lr,
+                        loss="membrane_mse", loss_target=0.3)
+        want = ({"beta"} if lb else set()) | ({"threshold"} if lt else set()) | (
+            recurrent[recurrence] if lr else set())
+        trainable = {n for n, p in build_neuron(cfg).named_parameters() if p.requires_grad}
+        assert trainable == want, (cfg, trainable)
+        grads = gradient_flow(cfg).param_grads
+        assert ("beta" in grads) == lb and ("threshold" in grads) == lt
+        assert all(float(grads[n].abs().sum()) > 0 for n in want)  # each gets a gradient here
+        if not want:
+            continue
+        result = train(cfg, target="rate", target_rate=0.3, epochs=2, lr=0.05)
+        before = dict(build_neuron(cfg).named_parameters())
+        moved = {k for k, v in before.items() if not torch.equal(result.state_dict[k], v.detach())}
+        assert set(result.params) == want and moved == want, (cfg, moved)
+
+
+@pytest.mark.parametrize("g, inhibition", [(1.0, False), (2.0, False), (-0.5, False), (2.0, True)])
+def test_the_loss_target_help_text(g, inhibition):
+    """'spike_count: target of each neuron's ΣS[t], its spike count × g (with inhibition a spike
+    is 1); membrane_mse: target U; cross_entropy: index of the correct neuron'; and spike_times:
+    'steps where a spike is wanted'."""
+    import torch.nn.functional as F
+
+    assert _help("loss_target") == ("spike_count: target of each neuron's ΣS[t], its spike count × g "
+                                    "(with inhibition a spike is 1); membrane_mse: target U; "
+                                    "cross_entropy: index of the correct neuron")
+    assert _help("target_times") == "spike_times: steps where a spike is wanted (comma-separated)"
+    base = SimConfig(recurrence="none", num_neurons=3, input_spread=0.5, amplitude=0.4, num_steps=60,
+                     graded_spikes_factor=g, inhibition=inhibition)
+    t = simulate(base)
+    count = spikes(t).sum(0).astype(np.float64)             # (batch, N) spikes
+    size = 1.0 if inhibition else g
+    assert count.sum() > 0
+    for target in (0.0, 4.0, 9.0):
+        cfg = base.replace(loss="spike_count", loss_target=target)
+        assert gradient_flow(cfg).loss == pytest.approx(((size * count - target) ** 2).mean(), rel=1e-6)
+    # the loss is 0 where ΣS meets the target: count × g (not the count, unless g = 1)
+    one = base.replace(num_neurons=1, input_spread=0.0, inhibition=False)
+    n1 = int(spikes(simulate(one)).sum())
+    assert gradient_flow(one.replace(loss="spike_count", loss_target=n1 * g)).loss == 0.0
+    assert (gradient_flow(one.replace(loss="spike_count", loss_target=n1)).loss == 0.0) == (g == 1)
+    u = t.mem.double().numpy()
+    for target in (-0.2, 0.5):
+        cfg = base.replace(loss="membrane_mse", loss_target=target)
+        assert gradient_flow(cfg).loss == pytest.approx(((u - target) ** 2).mean(), rel=1e-6)
+    for label in range(3):
+        cfg = base.replace(loss="cross_entropy", loss_target=float(label))
+        logits = t.spk.double().sum(0).reshape(1, -1)
+        expect = float(F.cross_entropy(logits, torch.tensor([label])))
+        assert gradient_flow(cfg).loss == pytest.approx(expect, rel=1e-4, abs=1e-6)  # float32
+    steps = np.flatnonzero(spikes(simulate(one.replace(graded_spikes_factor=1.0)))[:, 0, 0])
+    hit = one.replace(graded_spikes_factor=1.0, loss="spike_times",
+                      target_times=",".join(str(int(s)) for s in steps))
+    assert gradient_flow(hit).loss == 0.0           # wanted exactly where it spikes: no loss
+    late = [int(s) + 1 for s in steps if s + 1 < one.num_steps]
+    miss = hit.replace(target_times=",".join(str(s) for s in late))
+    wrong = len(set(int(s) for s in steps) ^ set(late))  # each step spiked but not wanted, or wanted
+    assert wrong > 10 and gradient_flow(miss).loss == pytest.approx(wrong)
+
+
+# ----------------------------------------------------------------------------- regimes
+REGIME_GRID = [  # (base config, sweep grid): tonic, noisy, coupled, runaway, bursting and silent points
+    (SimConfig(recurrence="none", num_steps=150), {"amplitude": [0.0, 0.05, 0.12, 0.2, 0.35, 0.7, 1.5, 3.0],
+                                                   "beta": [0.8, 1.0]}),
+    (SimConfig(recurrence="none", num_steps=150, noise_std=0.35, num_neurons=3, input_spread=0.5),
+     {"amplitude": [0.0, 0.1, 0.3, 0.6], "beta": [0.9]}),
+    (SimConfig(recurrence="linear", num_neurons=8, num_steps=150, input_spread=0.6, weight_gain=2.0),
+     {"amplitude": [0.1, 0.3, 0.6, 1.2], "beta": [0.9]}),
+    (SimConfig(recurrence="one_to_one", num_steps=150, stimulus="pulse", period=50, width=12),
+     {"V": [-0.5, 0.0, 0.6, 0.95], "amplitude": [0.4, 1.2]}),
+    (SimConfig(recurrence="none", num_steps=20, batch_size=2, noise_std=0.3), {"amplitude": [0.1, 0.25, 0.5]}),
+    (SimConfig(recurrence="none", num_steps=2), {"amplitude": [0.5, 1.5, 3.0]}),  # too short for a CV
+]
+
+
+def _regime_by_the_words(cfg):
+    """The regime as REGIME_RULES and the Sweeps caption state it, from the point's own run."""
+    from rleaky_viz.regimes import REGULAR_CV, REGULAR_JITTER, RUNAWAY_RATE
+
+    s = spikes(simulate(cfg)).reshape(cfg.num_steps, -1)        # (T, samples × neurons)
+    count, rate = int(s.sum()), s.mean()                        # rate: spikes per step per neuron
+    cvs, stds = [], []
+    for column in s.T:
+        isi = np.diff(np.flatnonzero(column))
+        if isi.size >= 2:                                       # the neurons with at least 3 spikes
+            cvs.append(isi.std() / isi.mean())
+            stds.append(isi.std())
+    for name, holds in (("silent", count == 0), ("runaway", rate >= RUNAWAY_RATE),
+                        ("sparse", not cvs),
+                        ("regular", cvs and (np.mean(cvs) < REGULAR_CV or np.mean(stds) <= REGULAR_JITTER))):
+        if holds:
+            return name, count, rate, cvs, stds
+    return "irregular", count, rate, cvs, stds
+
+
+def test_the_regime_rule_its_order_and_its_words():
+    """REGIME_RULES and 'Checked in this order: silent, runaway, sparse, regular, irregular. The CV
+    and ISI std of a point are averages over those of its neurons (and samples) that have at least
+    3 spikes; its rate is spikes per step per neuron.'  Each sweep point's label is what these
+    words give from the point's own run."""
+    from pathlib import Path
+
+    from rleaky_viz.regimes import REGIME_RULES, REGIMES, REGULAR_CV, REGULAR_JITTER, RUNAWAY_RATE
+    from rleaky_viz.sweeps import point_config, sweep
+
+    page = (Path(__file__).resolve().parent.parent / "pages" / "7_Sweeps.py").read_text(encoding="utf-8")
+    order = ("silent", "runaway", "sparse", "regular", "irregular")
+    assert f"Checked in this order: {', '.join(order)}." in page and set(order) == set(REGIMES)
+    assert REGIME_RULES["silent"] == "no spike at all"
+    assert REGIME_RULES["runaway"].startswith(f"rate ≥ {RUNAWAY_RATE} spikes per step")
+    assert REGIME_RULES["regular"].startswith(f"ISI CV < {REGULAR_CV}, or ISI std ≤ {REGULAR_JITTER} step")
+    seen, order_matters = set(), set()
+    for cfg, grid in REGIME_GRID:
+        frame = sweep(cfg, grid)
+        for _, row in frame.iterrows():
+            point = point_config(cfg, row)
+            name, count, rate, cvs, stds = _regime_by_the_words(point)
+            assert row["regime"] == name, (point, row.to_dict())
+            assert row["spike_count"] == count and row["rate"] == pytest.approx(rate)
+            if cvs:
+                assert row["isi_cv"] == pytest.approx(np.mean(cvs))
+                assert row["isi_std"] == pytest.approx(np.mean(stds))
+            seen.add(name)
+            # where a later rule would also hold, the order decides
+            if name == "runaway" and cvs and np.mean(stds) <= REGULAR_JITTER:
+                order_matters.add("runaway before regular")
+            if name == "runaway" and not cvs:
+                order_matters.add("runaway before sparse")
+    assert seen == set(REGIMES)
+    assert order_matters == {"runaway before regular", "runaway before sparse"}
+
+
+def test_two_neighbouring_intervals_are_regular():
+    """'in discrete time a periodic train whose period is not a whole number of steps alternates
+    between two neighbouring intervals, a std of at most half a step': such trains are regular,
+    also where their CV is above 0.1."""
+    from rleaky_viz.regimes import REGIME_RULES, REGULAR_CV
+    from rleaky_viz.sweeps import sweep
+
+    assert "alternates between two neighbouring intervals, a std of at most half a step" in REGIME_RULES["regular"]
+    two, high_cv = 0, 0
+    for beta, delay in itertools.product((0.8, 0.9, 1.0), (True, False)):
+        cfg = SimConfig(recurrence="none", beta=beta, reset_delay=delay, num_steps=200)
+        amps = list(np.round(np.linspace(0.15, 0.85, 15), 4))
+        frame = sweep(cfg, {"amplitude": amps})
+        for (_, row), a in zip(frame.iterrows(), amps):
+            s = np.flatnonzero(spikes(simulate(cfg.replace(amplitude=float(a))))[:, 0, 0])
+            isi = np.diff(s)
+            if isi.size < 2 or np.ptp(isi) != 1:
+                continue
+            two += 1                              # two neighbouring intervals, n and n + 1
+            assert isi.std() <= 0.5 and row["isi_std"] == pytest.approx(isi.std())
+            assert row["regime"] in ("regular", "runaway"), (beta, delay, a, row.to_dict())
+            if row["isi_cv"] >= REGULAR_CV and row["regime"] == "regular":
+                high_cv += 1                      # regular by the std rule alone
+    assert two > 20 and high_cv > 0
+
+
+# ----------------------------------------------------------------------------- Learn
+LEARN_SETTINGS = [
+    (SimConfig(recurrence="linear", num_neurons=6, num_steps=60, noise_std=0.2, surrogate="SSO",
+               learn_beta=True, amplitude=0.4), dict(target="rate", target_rate=0.2)),
+    (SimConfig(recurrence="one_to_one", num_steps=60, stimulus="poisson", amplitude=0.9, rate=0.3,
+               learn_threshold=True, learn_beta=True, batch_size=2),
+     dict(target="spike_train", teacher={"beta": 0.7, "threshold": 0.8})),
+]
+
+
+@pytest.mark.parametrize("cfg, options", LEARN_SETTINGS)
+def test_learn_same_seed_same_result(cfg, options):
+    """Learn: 'Same seed, same result.': losses, parameters and the trained network, bit for bit,
+    whatever torch's global generator holds (and another seed gives another training)."""
+    from pathlib import Path
+
+    from rleaky_viz.learn import train
+
+    page = (Path(__file__).resolve().parent.parent / "pages" / "6_Learn.py").read_text(encoding="utf-8")
+    assert "Same seed, same result." in page
+    runs = []
+    for global_seed in (1, 12345):
+        torch.manual_seed(global_seed)
+        torch.rand(100)
+        runs.append(train(cfg, epochs=4, lr=0.05, **options))
+    a, b = runs
+    assert a.losses == b.losses and a.grad_norms == b.grad_norms
+    assert set(a.params) == set(b.params)
+    for name in a.params:
+        assert all(np.array_equal(x, y) for x, y in zip(a.params[name], b.params[name]))
+    assert a.state_dict.keys() == b.state_dict.keys()
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    other = train(cfg.replace(seed=7), epochs=4, lr=0.05, **options)
+    assert other.losses != a.losses  # the seed does reach the result
+
+
+def test_the_teachers_loss_compares_5_step_smoothed_trains():
+    """'the loss compares both spike trains after smoothing them with a 5-step exponential kernel'."""
+    from pathlib import Path
+
+    from rleaky_viz.learn import TEACHER_START, train
+
+    page = (Path(__file__).resolve().parent.parent / "pages" / "6_Learn.py").read_text(encoding="utf-8")
+    assert "after smoothing them with a 5-step exponential kernel" in page
+    cfg = SimConfig(recurrence="one_to_one", num_steps=80, learn_beta=True, amplitude=0.4)
+
+    def smooth(s):  # f[t] = Σ_k exp(-k/5) s[t-k]
+        k = np.exp(-np.arange(s.shape[0]) / 5.0)
+        return np.stack([np.convolve(col, k)[:s.shape[0]] for col in s.reshape(s.shape[0], -1).T], 1)
+
+    student = simulate(cfg).spk.double().numpy()
+    teacher = simulate(cfg.replace(**TEACHER_START)).spk.double().numpy()
+    expect = float(((smooth(student) - smooth(teacher)) ** 2).mean())
+    result = train(cfg, target="spike_train", teacher=dict(TEACHER_START), epochs=1)
+    assert expect > 0 and result.losses[0] == pytest.approx(expect, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- Mystery
+def _stated_score(tm_spk, tm_mem, gs_spk, gs_mem):
+    """The expander's words: 100 × spike similarity × membrane similarity; spike similarity =
+    1 − D²/(|fa|² + |fb|²) of the trains smoothed with a 3-step exponential; membrane similarity
+    = 1 − RMSE / (range of the target membrane), floored at 0."""
+    def smooth(s):
+        out, acc = [], 0.0
+        for v in (np.asarray(s).reshape(-1) != 0):
+            acc = np.exp(-1 / 3) * acc + v
+            out.append(acc)
+        return np.asarray(out)
+
+    fa, fb = smooth(tm_spk), smooth(gs_spk)
+    norm = fa @ fa + fb @ fb
+    spike = 1.0 if norm == 0 else 1 - ((fa - fb) @ (fa - fb)) / norm
+    tm, gm = np.asarray(tm_mem, np.float64).reshape(-1), np.asarray(gs_mem, np.float64).reshape(-1)
+    rmse = np.sqrt(((tm - gm) ** 2).mean())
+    span = np.ptp(tm) or 1.0
+    return 100 * spike * max(0.0, 1 - rmse / span), spike, rmse, span
+
+
+def _mystery_guesses(seed, reach=1):
+    from rleaky_viz.mystery import guess_slider, mystery_challenge
+
+    hidden = mystery_challenge(seed)
+    steps = {n: guess_slider(n)[2] for n in ("beta", "threshold", "V")}
+    guesses = [hidden.replace(beta=round(hidden.beta + i * steps["beta"], 6),
+                              threshold=round(hidden.threshold + j * steps["threshold"], 6),
+                              V=round(hidden.V + k * steps["V"], 6))
+               for i, j, k in itertools.product(range(-reach, reach + 1), repeat=3)]
+    guesses.append(hidden.replace(beta=hidden.beta + 1e-7, V=hidden.V - 1e-7))  # a slider's rounding
+    return hidden, guesses
+
+
+def test_the_mystery_score_is_its_stated_formula():
+    from pathlib import Path
+
+    from rleaky_viz.mystery import mystery_score
+
+    page = (Path(__file__).resolve().parent.parent / "pages" / "9_Mystery_neuron.py").read_text(encoding="utf-8")
+    assert "score = 100 × spike similarity × membrane similarity" in page
+    assert "smoothed with a 3-step exponential" in page and "floored at 0" in page
+    for seed in (0, 3):
+        hidden, guesses = _mystery_guesses(seed)
+        target = simulate(hidden)
+        guesses += [hidden.replace(beta=0.5, threshold=0.25, V=-0.9), hidden.replace(threshold=1.75)]
+        for guess in guesses:
+            yours = simulate(guess)
+            got = mystery_score(target.spk[:, 0, 0], target.mem[:, 0, 0], yours.spk[:, 0, 0], yours.mem[:, 0, 0])
+            score, spike, rmse, _ = _stated_score(target.spk, target.mem, yours.spk, yours.mem)
+            assert got["score"] == pytest.approx(score, abs=1e-3)
+            assert got["spike_similarity"] == pytest.approx(spike, abs=1e-5)
+            assert got["membrane_rmse"] == pytest.approx(rmse, rel=1e-9)
+    # the floor and the flat target
+    rng = np.random.default_rng(0)
+    s = (rng.random(100) < 0.2).astype(float)
+    m = rng.normal(size=100)
+    far = mystery_score(s, m, s, m + 10 * np.ptp(m))
+    assert far["membrane_similarity"] == 0.0 and far["score"] == 0.0
+    flat = mystery_score(s, np.zeros(100), s, np.full(100, 0.1))
+    assert flat["score"] == pytest.approx(_stated_score(s, np.zeros(100), s, np.full(100, 0.1))[0])
+
+
+def test_the_perfect_fit_message_is_shown_exactly_where_it_is_true():
+    """'A perfect fit: same spikes, same membrane.': shown where the guess spikes on exactly the
+    target's steps and its membrane is the target's (RMSE ≤ 0.0005 of its range), never elsewhere;
+    the answer itself gets it, and the score alone would not be enough."""
+    from pathlib import Path
+
+    from rleaky_viz.compare import van_rossum_similarity
+    from rleaky_viz.mystery import PERFECT_SCORE, mystery_score, perfect_fit
+
+    page = (Path(__file__).resolve().parent.parent / "pages" / "9_Mystery_neuron.py").read_text(encoding="utf-8")
+    assert "if perfect_fit(score):\n    st.success(\"A perfect fit: same spikes, same membrane.\"" in page
+    shown = 0
+    for seed in range(6):
+        hidden, guesses = _mystery_guesses(seed)
+        target = simulate(hidden)
+        for guess in [hidden, *guesses]:
+            yours = simulate(guess)
+            score = mystery_score(target.spk[:, 0, 0], target.mem[:, 0, 0], yours.spk[:, 0, 0],
+                                  yours.mem[:, 0, 0])
+            _, _, rmse, span = _stated_score(target.spk, target.mem, yours.spk, yours.mem)
+            same_spikes = torch.equal(target.spk != 0, yours.spk != 0)
+            true = same_spikes and rmse <= (1 - PERFECT_SCORE / 100) * span
+            assert perfect_fit(score) == true, (seed, guess.beta, guess.threshold, guess.V, score)
+            if same_spikes:  # with the same spikes the score is the membrane's alone
+                assert score["score"] == pytest.approx(100 * (1 - rmse / span))
+            shown += true
+        assert perfect_fit(mystery_score(target.spk[:, 0, 0], target.mem[:, 0, 0],
+                                         target.spk[:, 0, 0], target.mem[:, 0, 0]))
+    assert shown == 6 * 3  # each challenge's answer (as itself, as the grid's centre, rounded), nothing else
+    # dense trains that differ only in their last step score above PERFECT_SCORE: not a perfect fit
+    a = np.zeros(240)
+    a[100:220] = 1
+    b = a.copy()
+    b[-1] = 1
+    assert 100 * van_rossum_similarity(a, b, 3.0) >= PERFECT_SCORE
+    assert not perfect_fit(mystery_score(a, a, b, a))
+
+
+# ----------------------------------------------------------------------------- surrogates
+def _dsdz(name, params, z, seed=None):
+    from rleaky_viz.core.surrogate import make_surrogate
+
+    zz = torch.as_tensor(z, dtype=torch.float64).clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(make_surrogate(name, params, seed=seed)(zz).sum(), zz)
+    return g.numpy()
+
+
+def _param_help(name, param):
+    from rleaky_viz.core.surrogate import REGISTRY
+    from rleaky_viz.figures.surrogates import PARAM_RANGES
+
+    return REGISTRY[name].param(param).help, PARAM_RANGES[(name, param)][3]
+
+
+Z = np.unique(np.concatenate([np.linspace(-3, 3, 6001), [0.0, 1.0]]))
+
+
+def test_every_surrogate_spikes_alike():
+    """surrogate: 'backward of the spike function'; the gallery: 'every surrogate spikes
+    identically; only the gradient differs'."""
+    from pathlib import Path
+
+    from rleaky_viz.core.surrogate import REGISTRY
+
+    assert _help("surrogate") == "backward of the spike function"
+    page = (Path(__file__).resolve().parent.parent / "pages" / "4_Surrogate_gallery.py").read_text(encoding="utf-8")
+    assert "So every surrogate spikes identically; only the " in page
+    cfg = SimConfig(recurrence="linear", num_neurons=5, input_spread=0.5, num_steps=60, amplitude=0.45,
+                    loss="membrane_mse", loss_target=0.2)
+    flows = {name: gradient_flow(cfg.replace(surrogate=name)) for name in REGISTRY}
+    first = flows["atan"].trace
+    for name, flow in flows.items():
+        assert torch.equal(flow.trace.spk, first.spk) and torch.equal(flow.trace.mem, first.mem), name
+    assert fired(first)
+    grads = [flow.dL_dmem for name, flow in flows.items() if name != "SSO"]
+    assert sum(not torch.equal(g, grads[0]) for g in grads) >= len(grads) - 2
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.5, 2.0, 7.5, 50.0])
+def test_atan_peaks_at_alpha_over_2_with_half_width_2_over_pi_alpha(alpha):
+    for text in _param_help("atan", "alpha"):
+        assert text == "α: the peak is α/2, the width about 2/(πα)"
+    g = _dsdz("atan", {"alpha": alpha}, Z)
+    assert Z[g.argmax()] == 0.0 and g.max() == pytest.approx(alpha / 2)
+    half = 2 / (np.pi * alpha)  # the half-width at half maximum
+    np.testing.assert_allclose(_dsdz("atan", {"alpha": alpha}, [-half, half]), alpha / 4, rtol=1e-12)
+
+
+def test_the_sigmoids_peaks_and_widths():
+    """fast_sigmoid 'k > 0: larger is narrower; the peak is always 1'; sigmoid 'k: larger is
+    narrower and taller (peak k/4)'."""
+    assert _param_help("fast_sigmoid", "slope")[0] == "k > 0: larger is narrower; the peak is always 1"
+    assert "larger is narrower; the peak is always 1" in _param_help("fast_sigmoid", "slope")[1]
+    assert set(_param_help("sigmoid", "slope")) == {"k: larger is narrower and taller (peak k/4)"}
+    slopes = [0.1, 1.0, 5.0, 25.0, 500.0]
+    fast = [_dsdz("fast_sigmoid", {"slope": k}, Z) for k in slopes]
+    sig = [_dsdz("sigmoid", {"slope": k}, Z) for k in slopes]
+    for k, f, s in zip(slopes, fast, sig):
+        assert Z[f.argmax()] == 0.0 and f.max() == 1.0
+        assert Z[s.argmax()] == 0.0 and s.max() == pytest.approx(k / 4)
+        # half maximum at (√2 − 1)/k and ln(3 + 2√2)/k: both shrink as k grows
+        np.testing.assert_allclose(_dsdz("fast_sigmoid", {"slope": k}, [(np.sqrt(2) - 1) / k]), 0.5)
+        np.testing.assert_allclose(_dsdz("sigmoid", {"slope": k}, [np.log(3 + 2 * np.sqrt(2)) / k]), k / 8)
+    away = np.abs(Z) > 0.5
+    for (f1, s1), (f2, s2) in zip(zip(fast, sig), zip(fast[1:], sig[1:])):
+        assert np.all(f2 <= f1) and np.all(f2[Z != 0] < f1[Z != 0])  # narrower at every z
+        assert s2.max() > s1.max()                                 # taller
+        assert np.all(s2[away] / s2.max() < s1[away] / s1.max())   # narrower, relative to the peak
+
+
+@pytest.mark.parametrize("thr", [-2.0, 0.0, 0.6, 1.0, 10.0])
+def test_triangular_is_a_signed_step_of_its_height(thr):
+    from rleaky_viz.core.surrogate import REGISTRY
+
+    assert set(_param_help("triangular", "threshold")) == {"the height of the signed step"}
+    assert REGISTRY["triangular"].formula == "+thr for z < 0, −thr for z ≥ 0"
+    g = _dsdz("triangular", {"threshold": thr}, Z)
+    assert np.all(g[Z < 0] == thr) and np.all(g[Z >= 0] == -thr)
+
+
+def test_spike_rate_escape_peaks_at_one_with_height_k():
+    """beta 'β > 0: how fast it falls away from z = 1 (β = 0: flat)'; slope 'k: the height of the
+    peak'; the gallery's zoom help 'peak = slope', and its oddity's value at the threshold."""
+    from rleaky_viz.figures.surrogates import surrogate_oddities
+
+    assert _param_help("spike_rate_escape", "beta") == (
+        "β > 0: how fast it falls away from z = 1 (β = 0: flat)", "β: how fast it falls away from z = 1")
+    assert set(_param_help("spike_rate_escape", "slope")) == {"k: the height of the peak"}
+    for k in (0.1, 4.0, 25.0):
+        falls = []
+        for beta in (0.0, 0.5, 1.0, 5.0):
+            g = _dsdz("spike_rate_escape", {"beta": beta, "slope": k}, Z)
+            if beta == 0:
+                assert np.all(g == k)
+                continue
+            assert Z[g.argmax()] == 1.0 and g.max() == pytest.approx(k)
+            d = np.abs(Z - 1)
+            order = np.argsort(d)
+            assert np.all(np.diff(g[order]) <= 1e-12)      # falls away with the distance from z = 1
+            falls.append(g[np.isclose(d, 0.5)].max())
+            text = surrogate_oddities("spike_rate_escape", {"beta": beta, "slope": k})[0]
+            at0 = float(_dsdz("spike_rate_escape", {"beta": beta, "slope": k}, [0.0])[0])
+            assert f"the peak height is the slope, {k:g}" in text and f"itself it is {at0:.3g}." in text
+        assert falls == sorted(falls, reverse=True) and len(set(falls)) == 3  # larger β: faster
+
+
+@pytest.mark.parametrize("B", [-0.5, 0.0, 1.0, 2.0])
+@pytest.mark.parametrize("k", [1.0, 25.0])
+def test_sfs_keeps_the_fast_sigmoid_above_b_only(B, k):
+    assert set(_param_help("SFS", "slope")) == {"k of the fast sigmoid it keeps"}
+    assert set(_param_help("SFS", "B")) == {"B: no gradient at all for z ≤ B"}
+    z = np.unique(np.concatenate([Z, [B]]))
+    g = _dsdz("SFS", {"slope": k, "B": B}, z)
+    assert np.all(g[z <= B] == 0)
+    np.testing.assert_array_equal(g[z > B], _dsdz("fast_sigmoid", {"slope": k}, z[z > B]))
+
+
+def test_sso_and_lso_below_and_above_threshold():
+    """SSO mean 'shifts the noise below threshold', variance 'scales the noise below threshold';
+    LSO slope 'the gradient where the neuron did not spike'."""
+    assert set(_param_help("SSO", "mean")) == {"shifts the noise below threshold"}
+    assert set(_param_help("SSO", "variance")) == {"scales the noise below threshold"}
+    assert set(_param_help("LSO", "slope")) == {"the gradient where the neuron did not spike"}
+    below = Z <= 0
+    for mean, var in itertools.product((-1.0, 0.0, 0.7), (0.0, 0.2, 3.0)):
+        g = _dsdz("SSO", {"mean": mean, "variance": var}, Z, seed=5)
+        assert np.all(g[~below] == 1)
+        u = g[below] / var + 0.5 - mean if var else None  # the uniform draw it used
+        if var:
+            assert np.all((u >= -1e-9) & (u < 1 + 1e-9)) and u.std() > 0.25  # noise from U[0, 1)
+            # the same draws with another mean and variance: shifted by the mean, scaled by the variance
+            shifted = _dsdz("SSO", {"mean": mean + 0.5, "variance": 2 * var}, Z, seed=5)[below]
+            np.testing.assert_allclose(shifted, (u - 0.5 + mean + 0.5) * 2 * var, atol=1e-9)
+            again = _dsdz("SSO", {"mean": mean, "variance": var}, Z)
+            assert not np.array_equal(again[below], _dsdz("SSO", {"mean": mean, "variance": var}, Z)[below])
+        else:
+            assert np.all(g[below] == 0)
+    for slope in (-2.0, 0.0, 0.1, 5.0):
+        g = _dsdz("LSO", {"slope": slope}, Z)
+        assert np.all(g[below] == slope) and np.all(g[~below] == 1)

@@ -14,7 +14,8 @@ from ._spec import colorscale, figure
 from .style import (COLORS, RASTER_BACKGROUND_RGB, RASTER_SPIKE_RGB, SEQUENTIAL_SCALE, DIVERGING_SCALE,
                     base_layout, with_alpha)
 
-__all__ = ["raster_figure", "rate_figure", "heatmap_figure", "raster_mask", "population_rate"]
+__all__ = ["raster_figure", "rate_figure", "heatmap_figure", "raster_mask", "population_rate",
+           "rate_windows"]
 
 
 def _neuron_axis_title(shape) -> str:
@@ -22,6 +23,26 @@ def _neuron_axis_title(shape) -> str:
         dims = " × ".join(str(s) for s in shape)
         return f"neuron (flat index of {dims})"
     return "neuron"
+
+
+def _last_bin(num_steps: int, k: int) -> int:
+    """How many steps the last of the bins of ``k`` steps holds (``k`` unless ``k`` does not divide T)."""
+    return num_steps - (d.bin_starts(num_steps, k).size - 1) * k
+
+
+def _merge_words(num_steps: int, k: int, verb: str) -> str:
+    """'merges 4 steps' / 'merges 4 steps (the last one 2)': what the title says of the bins."""
+    last = _last_bin(num_steps, k)
+    return f"{verb} {k} steps" + (f" (the last one {last})" if last != k else "")
+
+
+def _step_hover(num_steps: int, k: int, each: str, short: str) -> str:
+    """The hover's first line: 'step 3', or 'steps around 5.5 (4 merged; 2 in the last column)'."""
+    if k == 1:
+        return "step %{x}"
+    last = _last_bin(num_steps, k)
+    words = each.format(k=k) + (f"; {short.format(last=last)}" if last != k else "")
+    return f"steps around %{{x}} ({words})"
 
 
 def raster_mask(trace, batch: int = 0, max_pixels: int = 2_000_000) -> tuple[np.ndarray, int]:
@@ -52,13 +73,13 @@ def raster_figure(trace, batch: int = 0, max_pixels: int = 2_000_000) -> go.Figu
     total = int(np.count_nonzero(d.series(trace, "spk", batch)))
     uri = png_data_uri(png_1bit(mask, off_rgb=RASTER_BACKGROUND_RGB, on_rgb=RASTER_SPIKE_RGB,
                                  transparent_off=True))
-    step_hover = "step %{x}" if k == 1 else f"steps around %{{x}} ({k} merged)"
+    step_hover = _step_hover(T, k, "{k} merged", "{last} in the last column")
     data = [dict(type="image", source=uri, x0=(k - 1) / 2.0, dx=k, y0=0, dy=1, name="spikes",
                  hovertemplate=f"{step_hover}<br>neuron %{{y}}<extra></extra>")]
     title = f"Spike raster (sample {batch}): {total} spikes, {n} neurons, {T} steps"
     if k > 1:
-        title += (f"<br><sup>each pixel column merges {k} steps "
-                  "(dark if any of them holds a spike)</sup>")
+        title += (f"<br><sup>each pixel column {_merge_words(T, k, 'merges')}"
+                  ", dark if any of them holds a spike</sup>")
     layout = base_layout(title=title, kind="raster", x_title="time step",
                          y_title=_neuron_axis_title(shape), legend=False,
                          height=int(min(700, max(260, 120 + 2 * n))))
@@ -68,6 +89,17 @@ def raster_figure(trace, batch: int = 0, max_pixels: int = 2_000_000) -> go.Figu
                            scaleanchor=False)
     layout["meta"] = {"merged_steps": k}
     return figure(data, layout)
+
+
+def rate_windows(num_steps: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The steps each smoothed rate averages: ``[lo[t], hi[t])`` for every step ``t``.
+
+    ``window`` steps centred on ``t``, clipped at the ends of the run.
+    """
+    t = np.arange(num_steps)
+    lo = np.clip(t - (window - 1) // 2, 0, num_steps)
+    hi = np.clip(t + window // 2 + 1, 0, num_steps)
+    return lo, hi
 
 
 def population_rate(trace, window: int = 10, batch: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +115,7 @@ def population_rate(trace, window: int = 10, batch: int = 0) -> tuple[np.ndarray
     fired = d.series(trace, "spk", batch) != 0
     rate = fired.mean(axis=1)  # (T,)
     cs = np.concatenate([[0.0], np.cumsum(rate)])
-    t = np.arange(T)
-    lo = np.clip(t - (window - 1) // 2, 0, T)
-    hi = np.clip(t + window // 2 + 1, 0, T)
+    lo, hi = rate_windows(T, window)
     smooth = (cs[hi] - cs[lo]) / (hi - lo)
     return rate, smooth
 
@@ -93,20 +123,31 @@ def population_rate(trace, window: int = 10, batch: int = 0) -> tuple[np.ndarray
 def rate_figure(trace, window: int = 10, batch: int = 0) -> go.Figure:
     """Population firing rate over time: raw per step (faint) and smoothed over ``window`` steps.
 
-    Trace names: "rate" (raw) and "smoothed".
+    Trace names: "rate" (raw) and "smoothed".  Near the ends of the run the
+    centred window holds fewer steps: each point's hover names the steps it
+    averages, and the title says when they are fewer than ``window``.
     """
     rate, smooth = population_rate(trace, window, batch)
     T = rate.size
     steps = np.arange(T, dtype=np.int32)
+    lo, hi = rate_windows(T, window)
+    spans = np.stack([lo, hi - 1, hi - lo], axis=1).astype(np.int32)  # first, last, how many
     data = [dict(type="scatter", x=steps, y=rate, name="rate", mode="lines",
                  line=dict(color=with_alpha(COLORS["raw"], 0.6), width=1),
                  hovertemplate="step %{x}<br>%{y:.4g} spikes/neuron<extra>per step</extra>"),
             dict(type="scatter", x=steps, y=smooth, name="smoothed", mode="lines",
                  line=dict(color=COLORS["rate"], width=2.5),
-                 hovertemplate=f"step %{{x}}<br>%{{y:.4g}} spikes/neuron/step"
-                               f"<extra>{window}-step mean</extra>")]
-    layout = base_layout(title=f"Population firing rate (sample {batch}), "
-                               f"mean over {window} step{'s' if window != 1 else ''}",
+                 customdata=spans,
+                 hovertemplate="step %{x}<br>%{y:.4g} spikes/neuron/step<extra>mean of steps "
+                               "%{customdata[0]}–%{customdata[1]} (%{customdata[2]})</extra>")]
+    counts = hi - lo
+    if counts.min() == T:
+        span = f"mean over all {T} step{'s' if T != 1 else ''}"
+    else:
+        span = f"mean over {window} step{'s' if window != 1 else ''}"
+        if counts.min() < window:
+            span += f" centred on each (down to {int(counts.min())} at the ends)"
+    layout = base_layout(title=f"Population firing rate (sample {batch}), {span}",
                          kind="rate", x_title="time step", y_title="spikes / neuron / step",
                          height=360)
     layout["yaxis"]["rangemode"] = "tozero"
@@ -135,13 +176,13 @@ def heatmap_figure(trace, quantity: str = "mem", batch: int = 0,
         type="heatmap", z=z, x=d.bin_centres(T, k), y0=0, dy=1, name=quantity,
         colorscale=colorscale(DIVERGING_SCALE if signed else SEQUENTIAL_SCALE),
         colorbar=dict(title=dict(text=quantity)),
-        hovertemplate=("step %{x}" if k == 1 else f"steps around %{{x}} (mean of {k})")
+        hovertemplate=_step_hover(T, k, "mean of {k}", "of {last} in the last column")
                       + "<br>neuron %{y}<br>" + quantity + " = %{z:.4g}<extra></extra>")
     if signed:
         heat["zmid"] = 0
     title = f"{label[0].upper() + label[1:]} per neuron (sample {batch})"
     if k > 1:
-        title += f"<br><sup>each column averages {k} steps</sup>"
+        title += f"<br><sup>each column {_merge_words(T, k, 'averages')}</sup>"
     layout = base_layout(title=title, kind="heatmap", x_title="time step",
                          y_title=_neuron_axis_title(shape), legend=False,
                          height=int(min(700, max(300, 140 + 2 * z.shape[0]))))
