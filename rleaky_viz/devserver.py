@@ -85,3 +85,13 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=15)
+
+
+# In a browser page of the app: connected, the script has finished, and it has drawn the
+# page's title (what the real-browser tests and benchmarks/bench_browser.py wait for).
+IDLE_JS = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  return !!app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+      && app.getAttribute('data-test-script-state') === 'notRunning'
+      && !!document.querySelector("[data-testid='stMain'] h1");
+}"""

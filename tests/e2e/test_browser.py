@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from rleaky_viz import PRESETS, SimConfig
+from rleaky_viz.devserver import IDLE_JS
 
 pytestmark = pytest.mark.e2e
 
@@ -25,13 +26,6 @@ SHOTS = ROOT / "assets" / "screenshots"
 CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
 EXCEPTION = "[data-testid='stException']"
 CHART = ".js-plotly-plot"
-# Idle: connected, the script has finished, and it has drawn the page's title.
-IDLE_JS = """() => {
-  const app = document.querySelector("[data-testid='stApp']");
-  return !!app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
-      && app.getAttribute('data-test-script-state') === 'notRunning'
-      && !!document.querySelector("[data-testid='stMain'] h1");
-}"""
 # Helpers installed in every page (``install_helpers``): the explorer's main chart (its
 # title and membrane trace, from Plotly's decoded data) and what a keyed widget shows (a
 # slider's or number input's value, a checkbox's state, a selectbox's chosen option).

@@ -13,18 +13,13 @@ import numpy as np
 import pytest
 
 from rleaky_viz import SimConfig
+from rleaky_viz.devserver import IDLE_JS
 from rleaky_viz.figures.neuron import neuron_series
 from rleaky_viz.simulate import simulate
 
 pytestmark = pytest.mark.e2e
 
 CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
-IDLE_JS = """() => {
-  const app = document.querySelector("[data-testid='stApp']");
-  return !!app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
-      && app.getAttribute('data-test-script-state') === 'notRunning'
-      && !!document.querySelector("[data-testid='stMain'] h1");
-}"""
 LIVE = "[data-live-chart]"
 # counts the script runs that start from now on (the app's script-state attribute)
 WATCH_RUNS_JS = """() => {
