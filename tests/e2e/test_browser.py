@@ -150,6 +150,9 @@ def test_moving_a_slider_by_keyboard_changes_the_chart(page, app_server):
                            " && JSON.stringify(now.membrane) !== JSON.stringify(old); }",
                            arg=before["membrane"])
     wait_idle(page)
+    # the chart is redrawn after the script ends (in the browser): wait for the last run's
+    page.wait_for_function("() => { const now = window.rvMainChart();"
+                           " return !!now && !!now.membrane && Math.abs(now.membrane[1] - 0.54) < 1e-6; }")
     after = page.evaluate(MAIN_CHART_JS)
     assert after["membrane"] != before["membrane"]
     assert float(page.evaluate(WIDGET_JS, "beta")) == pytest.approx(0.8)
