@@ -54,7 +54,7 @@ MAX_INPUT_ELEMENTS = 2 ** 26
 _CHUNK_ELEMENT_STEPS = 2 ** 21
 _PROGRESS_AFTER_S = 0.5
 # state elements x levels below which the per-sample quantiser takes every distance at once
-_DIRECT_LEVEL_ELEMENTS = 2 ** 22
+_DIRECT_LEVEL_ELEMENTS = 2 ** 18  # temporaries of ~1 MB a step (within the sweep budget)
 
 
 # ----------------------------------------------------------------------------- grid checks
