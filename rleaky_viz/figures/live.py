@@ -15,7 +15,6 @@ control (β by default), which needs no server.
 from __future__ import annotations
 
 import base64
-import json
 import math
 from typing import Optional
 
@@ -141,11 +140,6 @@ def _varying(trace, frames) -> dict:
     """The keys a frame may change, by trace name (what live.js restyles)."""
     changes, _ = neuron_changes(frames.series(frames.fields[0], 0), 0.0, frames.neuron, frames.batch)
     return {name: list(values) for name, values in changes.items()}
-
-
-def spec_bytes(spec: dict) -> int:
-    """The size of ``spec`` as JSON text (what one rerun sends for the live chart)."""
-    return len(json.dumps(spec, separators=(",", ":")))
 
 
 def live_figure(trace, frames, field: str = "beta", overlay: Optional[dict] = None) -> go.Figure:

@@ -108,7 +108,6 @@ function show(state, field, k) {
   const update = {};
   const indices = [];
   patch.traces.forEach((t, i) => {
-    const base = state.baseByName[t.name] || {};
     for (const key of state.varying[t.name] || []) {
       if (!(key in update)) update[key] = [];
     }
@@ -207,16 +206,12 @@ export default function (component) {
     chart.className = "rl-chart";
     chart.setAttribute("data-live-chart", "");
     chart.rleakyLive = { updates: 0, latencies: [], releases: 0, controls: null, frames: null,
-                         decode, frame: null };
+                         decode };
     root.append(controls, chart);
     parentElement.appendChild(root);
     state = { root, controls, chart, raf: 0, want: null, dragging: false, pendingSince: null,
               config: { displaylogo: false, responsive: true } };
     parentElement.__rleakyLive = state;
-    chart.rleakyLive.frame = (field, k) => {
-      const { data } = frameData(state, field, k);
-      return data.map((t) => Object.assign({}, t, { x: decode(t.x), y: decode(t.y) }));
-    };
     window.addEventListener("pointerup", () => {
       if (state.dragging) { state.dragging = false; if (state.deferred) flush(state); }
     });
