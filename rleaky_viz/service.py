@@ -411,6 +411,8 @@ def nbytes(obj: Any, _depth: int = 0) -> int:
         return obj.untyped_storage().nbytes() if obj.layout == torch.strided else 0
     if isinstance(obj, np.ndarray):
         return obj.nbytes
+    if isinstance(obj, (bytes, bytearray, str)):
+        return len(obj)
     if isinstance(obj, torch.nn.Module):
         return sum(nbytes(t, _depth + 1) for t in obj.state_dict().values())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from rleaky_viz.figures.live import read_live_payload
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -46,13 +48,13 @@ def figures(at: AppTest) -> list[dict]:
         if node.type == "plotly_chart":
             out.append(json.loads(node.proto.spec))
         elif node.type == "bidi_component" and node.proto.component_name == LIVE_COMPONENT:
-            out.append(json.loads(node.proto.json)["figure"])
+            out.append(read_live_payload(node.proto.bytes)["figure"])
     return out
 
 
 def live_specs(at: AppTest) -> list[dict]:
-    """The data of every live chart on the page (``figures.live.live_chart_spec``)."""
-    return [json.loads(n.proto.json) for n in _walk(at._tree)
+    """The data of every live chart on the page (``figures.live.live_chart_payload``, read back)."""
+    return [read_live_payload(n.proto.bytes) for n in _walk(at._tree)
             if n.type == "bidi_component" and n.proto.component_name == LIVE_COMPONENT]
 
 

@@ -21,7 +21,7 @@ from hypothesis import given, settings, strategies as st
 
 from rleaky_viz import SimConfig
 from rleaky_viz.config import LIVE_FIELDS, control
-from rleaky_viz.figures.live import live_chart_spec, live_figure
+from rleaky_viz.figures.live import MAGIC, live_chart_payload, live_figure, live_frame, read_live_payload
 from rleaky_viz.figures.neuron import neuron_figure, neuron_series
 from rleaky_viz.live import (live_fields, live_frames, live_off_reason,
                              live_values, positions_for)
@@ -98,37 +98,48 @@ def _equal(a, b) -> bool:
     return a == b
 
 
-def _apply(spec: dict, name: str, k: int) -> tuple[list, str]:
-    """What live.js shows for frame k of ``name``: the base traces with the frame's changes."""
-    base = {t["name"]: t for t in spec["figure"]["data"]}
-    patch = spec["frames"][name][k]
-    return [dict(base.get(t["name"], {}), **t) for t in patch["traces"]], patch["title"]
-
-
 @pytest.mark.parametrize("cfg", [SimConfig(), SimConfig(threshold=0.3, amplitude=0.6),
                                  SimConfig(beta=0.5),  # silent: empty spike traces
                                  SimConfig(reset_delay=False, recurrence="none")])
 def test_a_frame_drawn_in_the_browser_is_the_figure_of_its_setting(cfg):
-    """No jump on release: the frame's traces are neuron_figure's of the new setting."""
+    """No jump on release: each frame's traces, read from the bytes the browser gets as
+    live.js reads them, are neuron_figure's of that frame's own setting."""
     trace, overlay = simulate(cfg), analytic_overlay(cfg)
     frames = live_frames(cfg, overlay=True, positions=7)
-    spec = live_chart_spec(trace, frames, overlay)
-    json.dumps(spec, allow_nan=False)  # plain JSON (Streamlit would send a str() of it otherwise)
+    payload = live_chart_payload(trace, frames, overlay)
+    assert isinstance(payload, bytes) and payload[:4] == MAGIC
+    header = read_live_payload(payload)
     for name in frames.fields:
         for k in range(len(frames.values[name])):
             other = frames.config(name, k)
             want = neuron_figure(simulate(other), overlay=analytic_overlay(other)
                                  if overlay_applies(other) else None).to_plotly_json()
-            got, title = _apply(spec, name, k)
+            got, title = live_frame(header, name, k)
             assert title == want["layout"]["title"]["text"]
             assert [t["name"] for t in got] == [t["name"] for t in want["data"]], (name, k)
             for g, w in zip(got, want["data"]):
                 for key in w:
-                    if key in ("x", "y", "customdata", "marker", "hovertemplate"):
+                    if key in ("x", "y", "customdata", "marker", "hovertemplate", "mode", "line"):
                         ok = _equal(g[key], w[key]) if key != "y" or g["name"] not in (
                             "membrane", "pre-reset membrane") else np.allclose(
                                 _decode(g[key]), _decode(w[key]), rtol=0, atol=1e-6)
                         assert ok, (name, k, g["name"], key)
+
+
+def test_the_payload_is_compact_and_refuses_what_it_is_not():
+    """The frames travel deflated (far below their raw float32 size), and a bad payload
+    is refused by name."""
+    cfg = SimConfig()
+    trace = simulate(cfg)
+    frames = live_frames(cfg)
+    payload = live_chart_payload(trace, frames)
+    header = read_live_payload(payload)
+    raw = sum(a.nbytes for a in header["arrays"])
+    assert raw > 4 * len(payload) / 2, (raw, len(payload))
+    with pytest.raises(ValueError, match="not a live chart payload"):
+        read_live_payload(b"{}" + payload)
+    with pytest.raises(IndexError, match="beta has"):
+        live_frame(header, "beta", len(frames.values["beta"]))
 
 
 def test_the_offline_figure_has_a_slider_over_the_beta_frames():

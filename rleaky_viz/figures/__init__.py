@@ -47,6 +47,6 @@ def main_figure_kind(cfg) -> str:
     if cfg.recurrence == "conv2d":
         return "conv"
     return "neuron" if cfg.neuron_count == 1 else "raster"
-from .live import live_chart_spec, live_figure
+from .live import live_chart_payload, live_figure
 
-__all__ += ["live_figure", "live_chart_spec"]
+__all__ += ["live_figure", "live_chart_payload"]

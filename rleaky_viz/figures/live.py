@@ -1,12 +1,14 @@
 """The live neuron chart: the explorer's figure plus one frame per position of each live control.
 
-``live_chart_spec`` is what the browser component (``rleaky_viz.ui.live``)
+``live_chart_payload`` is what the browser component (``rleaky_viz.ui.live``)
 holds: the figure of the authoritative run, and for every frame of
-:class:`rleaky_viz.live.LiveFrames` the traces that differ from it, drawn by
-the same code as :func:`~rleaky_viz.figures.neuron.neuron_figure`
-(``neuron_traces``), so switching to a frame shows exactly what the figure
-of that setting's own run shows.  Arrays travel as plotly.js typed-array
-specs (``{"dtype", "bdata"}``, base64), which plotly.js reads directly.
+:class:`rleaky_viz.live.LiveFrames` the values of the traces that follow the
+run, made by the same code as :func:`~rleaky_viz.figures.neuron.neuron_figure`
+(``neuron.frame_changes``, all frames of a control at once), so switching to
+a frame shows exactly what the figure of that setting's own run shows.  It
+travels as raw bytes: a JSON header and the frames' arrays as they are in
+memory (no base64, no JSON numbers); :func:`read_live_payload` and
+:func:`live_frame` read it back as ``live.js`` does.
 
 ``live_figure`` is the same for a standalone file or a notebook: a
 ``go.Figure`` with plotly's own slider and one frame per position of one
@@ -15,24 +17,30 @@ control (β by default), which needs no server.
 from __future__ import annotations
 
 import base64
+import json
 import math
-from typing import Optional
+import struct
+import zlib
+from typing import Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from ..config import control
 from ._spec import figure
-from .neuron import _steady_state, neuron_changes, neuron_figure, neuron_series, neuron_traces
+from .neuron import Each, Ragged, Rows, frame_changes, neuron_figure, neuron_traces
 
-__all__ = ["live_chart_spec", "live_figure", "encode_arrays"]
+__all__ = ["live_chart_payload", "encode_frames", "read_live_payload", "live_frame", "live_figure",
+           "encode_arrays", "MAGIC"]
 
 _DTYPES = {np.dtype("float32"): "f4", np.dtype("float64"): "f8", np.dtype("int32"): "i4",
            np.dtype("uint8"): "u1", np.dtype("int16"): "i2", np.dtype("int8"): "i1",
            np.dtype("uint16"): "u2", np.dtype("uint32"): "u4"}
 
 
-def _typed(a: np.ndarray):
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """``a`` in the smallest of the typed-array dtypes that holds its values exactly."""
+    a = np.asarray(a)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8)
     elif a.dtype == np.int64:
@@ -48,29 +56,14 @@ def _typed(a: np.ndarray):
         narrow = a.astype(np.float32)
         if np.array_equal(narrow.astype(np.float64), a, equal_nan=True):
             a = narrow
+    return np.ascontiguousarray(a)
+
+
+def _typed(a: np.ndarray):
+    a = _narrow(a)
     if a.ndim != 1:
         return [_typed(r) for r in a]
-    a = np.ascontiguousarray(a)
     return {"dtype": _DTYPES[a.dtype], "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
-
-
-def _same(a, b) -> bool:
-    if a is b:
-        return True
-    if isinstance(a, (str, int, float)) and isinstance(b, (str, int, float)):
-        return type(a) is type(b) and a == b
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        if a.shape != b.shape:
-            return False
-        eq = a == b
-        if eq.all():
-            return True
-        return a.dtype.kind == "f" and b.dtype.kind == "f" and bool(
-            np.all(eq | (np.isnan(a) & np.isnan(b))))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
 
 
 def encode_arrays(obj):
@@ -89,57 +82,180 @@ def encode_arrays(obj):
     return obj
 
 
-def _frame_patch(series: dict, steady: Optional[float], base_traces: dict, neuron: int,
-                 batch: int) -> dict:
-    """A frame as live.js applies it: per trace (in the figure's order) the values that differ
-    from the base figure's (``neuron_changes``, the part of ``neuron_traces`` that follows
-    the run); a trace the base figure lacks (the steady-state line) travels whole."""
-    changes, title = neuron_changes(series, steady, neuron=neuron, batch=batch)
-    traces = []
-    for name, values in changes.items():
-        old = base_traces.get(name)
-        if old is None:
-            full = next(t for t in neuron_traces(series, steady, neuron, batch)[0] if t["name"] == name)
-            traces.append(encode_arrays(full))
-            continue
-        patch = {"name": name}
-        for k, v in values.items():
-            if not _same(v, old.get(k)):
-                patch[k] = encode_arrays(v)
-        traces.append(patch)
-    return {"title": title, "traces": traces}
+# The live chart's payload: raw bytes (Streamlit sends them as they are, with no JSON or
+# base64 step):  MAGIC, the header's length (uint32, little-endian), the header (JSON, UTF-8),
+# zero padding to a multiple of 8, then the arrays, zlib-compressed (header["compressed"]).
+# Uncompressed, each array starts at a multiple of 8; the header names each by its index in
+# header["arrays"] ({dtype, offset, length}, offset counted from the first array).
+MAGIC = b"RLV1"
 
 
-def live_chart_spec(trace, frames, overlay: Optional[dict] = None, *, fig: Optional[go.Figure] = None) -> dict:
-    """The live chart's data: the figure, the controls and every frame's changes (JSON-ready).
+class _Arrays:
+    def __init__(self):
+        self.parts, self.index, self.size = [], [], 0
 
-    ``frames`` is :func:`rleaky_viz.live.live_frames` of the run ``trace``
-    describes (same neuron and sample); ``overlay`` as for ``neuron_figure``;
-    ``fig``: the figure to start from (default ``neuron_figure`` of the trace),
-    e.g. with presentation fonts.
+    def add(self, a: np.ndarray) -> int:
+        a = _narrow(a).reshape(-1)
+        raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        self.index.append({"dtype": _DTYPES[a.dtype], "offset": self.size, "length": int(a.size)})
+        pad = -len(raw) % 8
+        self.parts.append(raw + b"\0" * pad)
+        self.size += len(raw) + pad
+        return len(self.index) - 1
+
+
+def _encode_value(value, arrays: _Arrays):
+    """A value of ``neuron.frame_changes`` as the header holds it (see ``live.js``)."""
+    if isinstance(value, Rows):
+        rows = np.asarray(value.values)
+        if len(rows) and (rows == rows[:1]).all() and not np.isnan(rows.astype(np.float64)).any():
+            return {"value": encode_arrays(value.pick(0))}  # the same in every frame
+        return {"rows": arrays.add(rows), "width": int(rows.shape[1])}
+    if isinstance(value, Ragged):
+        return {"ragged": arrays.add(value.values), "offsets": arrays.add(value.offsets)}
+    if isinstance(value, Each):
+        first = value.values[0] if value.values else None
+        if all(v == first for v in value.values):
+            return {"value": encode_arrays(first)}
+        return {"each": encode_arrays(list(value.values))}
+    if isinstance(value, dict):
+        return {"dict": {k: _encode_value(v, arrays) for k, v in value.items()}}
+    return {"value": encode_arrays(value)}
+
+
+def _stack(frames, name: str) -> tuple[dict, list]:
+    """Field ``name``'s frames as one series dict with a leading frame axis, and their steady states."""
+    rows = slice(frames.first[name], frames.first[name] + len(frames.values[name]))
+    series = {key: a[rows] for key, a in frames.arrays.items()}
+    series["threshold"] = frames.thresholds[rows]
+    return series, frames.steadies[rows]
+
+
+def encode_frames(frames, base_names: Sequence[str]) -> tuple[dict, bytes]:
+    """Every frame of ``frames`` as the live chart holds it: ``(header part, array bytes)``.
+
+    ``base_names``: the traces of the figure the chart starts from (a trace
+    not among them travels once, whole, in ``templates``).  Independent of
+    the figure's styling, so it can be cached with the frames.
+    """
+    arrays = _Arrays()
+    out, sample, varying = {}, None, {}
+    for name in frames.fields:
+        series, steadies = _stack(frames, name)
+        changes, titles, present = frame_changes(series, steadies, frames.neuron, frames.batch)
+        if present is None:
+            changes.pop("steady state", None)
+        elif sample is None or sample[2] is None:
+            sample = (name, int(np.argmax(present)), True)
+        if sample is None:
+            sample = (name, 0, None)
+        entry = {"count": len(frames.values[name]), "titles": _encode_value(titles, arrays),
+                 "changes": {t: _encode_value(v, arrays)["dict"] for t, v in changes.items()}}
+        if present is not None and not present.all():
+            entry["present"] = {"steady state": [bool(p) for p in present]}
+        out[name] = entry
+        for t, v in changes.items():
+            varying.setdefault(t, set()).update(v)
+    # every trace a frame may have, in the figure's order; those the figure lacks travel once
+    name, k, _ = sample
+    traces, _ = neuron_traces(frames.series(name, k, native=True), frames.steady(name, k),
+                              neuron=frames.neuron, batch=frames.batch)
+    templates = {t["name"]: encode_arrays({key: v for key, v in t.items() if key not in varying[t["name"]]})
+                 for t in traces if t["name"] not in base_names}
+    order = [t["name"] for t in traces]
+    header = {"order": order, "templates": templates, "frames": out, "arrays": arrays.index,
+              "compressed": "deflate"}
+    # zlib (what the browser's DecompressionStream("deflate") reads): the frames shrink
+    # about five times (runs of zeros, repeated values), which a lecture hall's Wi-Fi feels
+    return header, zlib.compress(b"".join(arrays.parts), 1)
+
+
+def live_chart_payload(trace, frames, overlay: Optional[dict] = None, *, fig: Optional[go.Figure] = None,
+                       encoded: Optional[tuple[dict, bytes]] = None) -> bytes:
+    """The live chart's data as the browser component reads it (raw bytes, see ``MAGIC``).
+
+    The figure of the authoritative run, the controls, and every frame's
+    changes to it (:func:`encode_frames`, or ``encoded`` where it was
+    cached).  ``frames`` is :func:`rleaky_viz.live.live_frames` of the run
+    ``trace`` describes (same neuron and sample); ``overlay`` as for
+    ``neuron_figure``; ``fig``: the figure to start from (default
+    ``neuron_figure`` of the trace), e.g. with presentation fonts.
     """
     fig = fig if fig is not None else neuron_figure(trace, neuron=frames.neuron, batch=frames.batch,
                                                     overlay=overlay)
     spec = encode_arrays(fig.to_plotly_json())  # plotly encodes most arrays (not empty ones)
-    raw, _ = neuron_traces(neuron_series(trace, frames.neuron, frames.batch), _steady_state(overlay),
-                           neuron=frames.neuron, batch=frames.batch)
-    base_traces = {t["name"]: t for t in raw}
-    controls, patches = [], {}
+    if encoded is None:
+        encoded = encode_frames(frames, [t.get("name") for t in spec["data"]])
+    part, blob = encoded
+    controls = []
     for name in frames.fields:
         c = control(name)
         controls.append({"field": name, "label": c.label, "symbol": c.symbol,
                          "values": frames.values[name], "index": frames.current[name]})
-        patches[name] = [_frame_patch(frames.series(name, k, native=True), frames.steady(name, k), base_traces,
-                                      frames.neuron, frames.batch)
-                         for k in range(len(frames.values[name]))]
-    return {"figure": {"data": spec["data"], "layout": spec["layout"]}, "controls": controls,
-            "frames": patches, "varying": _varying(trace, frames)}
+    header = dict(part, figure={"data": spec["data"], "layout": spec["layout"]}, controls=controls)
+    text = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    head = MAGIC + struct.pack("<I", len(text)) + text
+    return head + b"\0" * (-len(head) % 8) + blob
 
 
-def _varying(trace, frames) -> dict:
-    """The keys a frame may change, by trace name (what live.js restyles)."""
-    changes, _ = neuron_changes(frames.series(frames.fields[0], 0), 0.0, frames.neuron, frames.batch)
-    return {name: list(values) for name, values in changes.items()}
+_NUMPY = {v: k for k, v in _DTYPES.items()}
+
+
+def read_live_payload(data: bytes) -> dict:
+    """:func:`live_chart_payload`'s bytes back as its header, each array reference a numpy array."""
+    data = bytes(data)
+    if data[:4] != MAGIC:
+        raise ValueError("not a live chart payload (it starts with "
+                         f"{data[:4]!r}, not {MAGIC!r})")
+    (n,) = struct.unpack("<I", data[4:8])
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    start = 8 + n + (-(8 + n) % 8)
+    blob = zlib.decompress(data[start:]) if header.get("compressed") == "deflate" else data[start:]
+    arrays = [np.frombuffer(blob, dtype=_NUMPY[a["dtype"]].newbyteorder("<"), count=a["length"],
+                            offset=a["offset"]) for a in header["arrays"]]
+    header["arrays"] = arrays
+    return header
+
+
+def _decoded(enc: dict, arrays: list, k: int, count: int):
+    if "value" in enc:
+        return enc["value"]
+    if "rows" in enc:
+        w = enc["width"]
+        return arrays[enc["rows"]][k * w:(k + 1) * w]
+    if "ragged" in enc:
+        o = arrays[enc["offsets"]]
+        return arrays[enc["ragged"]][o[k]:o[k + 1]]
+    if "each" in enc:
+        return enc["each"][k]
+    return {key: _decoded(v, arrays, k, count) for key, v in enc["dict"].items()}
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, v in changes.items():
+        out[key] = _merged(base.get(key) or {}, v) if isinstance(v, dict) else v
+    return out
+
+
+def live_frame(header: dict, name: str, k: int) -> tuple[list, str]:
+    """Frame ``k`` of control ``name`` as the browser draws it: its traces (the figure's,
+    with the frame's changes) and its title.  ``header``: :func:`read_live_payload`'s."""
+    entry = header["frames"][name]
+    if not 0 <= k < entry["count"]:
+        raise IndexError(f"{name} has {entry['count']} frames, not {k}")
+    arrays = header["arrays"]
+    base = {t.get("name"): t for t in header["figure"]["data"]}
+    base.update(header["templates"])
+    traces = []
+    for trace in header["order"]:
+        present = entry.get("present", {}).get(trace)
+        if trace not in entry["changes"] or (present is not None and not present[k]):
+            continue
+        changes = {key: _decoded(v, arrays, k, entry["count"])
+                   for key, v in entry["changes"].get(trace, {}).items()}
+        traces.append(_merged(base.get(trace, {}), changes))
+    return traces, _decoded(entry["titles"], arrays, k, entry["count"])
 
 
 def live_figure(trace, frames, field: str = "beta", overlay: Optional[dict] = None) -> go.Figure:

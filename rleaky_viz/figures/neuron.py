@@ -20,7 +20,7 @@ from . import _data as d
 from ._spec import axis_ids, figure, subplot_layout
 from .style import COLORS, SEQUENCE, base_layout, with_alpha
 
-__all__ = ["neuron_figure", "neuron_series", "neuron_traces", "neuron_changes", "breakdown_figure", "traces_figure", "return_map_figure"]
+__all__ = ["neuron_figure", "neuron_series", "neuron_traces", "neuron_changes", "frame_changes", "breakdown_figure", "traces_figure", "return_map_figure"]
 
 _NEURON_FIELDS = ("input", "spk", "mem", "reset", "recurrent", "base", "decision")
 
@@ -99,40 +99,136 @@ def neuron_figure(trace, neuron: int = 0, batch: int = 0,
     return figure(data, layout)
 
 
+class Rows:
+    """A value that differs per frame, one row each: frame ``k``'s value is ``values[k]``."""
+
+    __slots__ = ("values", "as_list")
+
+    def __init__(self, values: np.ndarray, as_list: bool = False):
+        self.values, self.as_list = values, as_list
+
+    def pick(self, k: int):
+        row = self.values[k]
+        return [float(v) for v in row] if self.as_list else row
+
+
+class Ragged:
+    """Per-frame arrays of different lengths, end to end: frame ``k``'s is
+    ``values[offsets[k]:offsets[k + 1]]``."""
+
+    __slots__ = ("values", "offsets")
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray):
+        self.values, self.offsets = values, offsets
+
+    def pick(self, k: int):
+        return self.values[self.offsets[k]:self.offsets[k + 1]]
+
+
+class Each:
+    """A plain value per frame (a string, a number), as a list."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: list):
+        self.values = values
+
+    def pick(self, k: int):
+        return self.values[k]
+
+
+def pick_frame(value, k: int):
+    """Frame ``k`` of a value of :func:`frame_changes`: a row, a slice, an item or the value itself."""
+    if isinstance(value, (Rows, Ragged, Each)):
+        return value.pick(k)
+    if isinstance(value, dict):
+        return {key: pick_frame(v, k) for key, v in value.items()}
+    return value
+
+
+def _ragged(mask: np.ndarray, per: int = 1):
+    """Frame and step of every true entry of ``mask`` (frames x steps), frame by frame,
+    and the offsets of each frame's entries (times ``per`` where each makes ``per`` values)."""
+    frame, step = np.nonzero(mask)
+    counts = mask.sum(axis=1)
+    offsets = np.zeros(mask.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts * per, out=offsets[1:])
+    return frame, step, counts, offsets
+
+
+def frame_changes(series: dict, steady: Sequence[Optional[float]], neuron: int = 0,
+                  batch: int = 0) -> tuple[dict, Each, Optional[np.ndarray]]:
+    """What of :func:`neuron_traces` follows the run, for many runs (frames) at once.
+
+    ``series`` holds :func:`neuron_series`'s arrays with a leading frame axis
+    (``(F, T)``, and ``threshold`` of shape ``(F,)``); ``steady[k]`` is frame
+    ``k``'s no-spike steady state or None.  Returns ``(changes, titles,
+    steady_present)``: ``changes`` maps a trace name to ``{key: value}`` where
+    a value is :class:`Rows`, :class:`Ragged` or :class:`Each` (per frame,
+    see :func:`pick_frame`) or the same for every frame; ``steady_present``
+    says in which frames the steady-state line exists (None: in none).
+    Everything else about a trace (colours, modes, axes) is fixed.  The
+    live chart sends these values for its frames; :func:`neuron_changes`
+    is frame 0 of a single run, so both draw with this code.
+    """
+    x, spk, mem = series["input"], series["spk"], series["mem"]
+    rec, base = series["recurrent"], series["base"]
+    F, T = mem.shape
+    theta = np.asarray(series["threshold"], dtype=np.float64).reshape(F)
+    out = {"input": {"y": Rows(x)}, "pre-reset membrane": {"y": Rows(base)}, "membrane": {"y": Rows(mem)},
+           "threshold": {"y": Rows(np.repeat(theta[:, None], 2, axis=1), as_list=True),
+                         "hovertemplate": Each([f"θ = {t:.4g}<extra>threshold</extra>" for t in theta])}}
+    present = np.array([s is not None for s in steady], dtype=bool)
+    level = np.array([np.nan if s is None else float(s) for s in steady], dtype=np.float64)
+    if present.any():
+        out["steady state"] = {
+            "y": Rows(np.repeat(level[:, None], 2, axis=1), as_list=True),
+            "hovertemplate": Each([None if s is None else f"I/(1-β) = {s:.4g}"
+                                   "<extra>steady state without spikes</extra>" for s in steady])}
+    frame, fired, counts, offsets = _ragged(spk != 0)
+    fired = fired.astype(np.int32)
+    # markers sit on the membrane the spike was decided on (with reset_delay=False
+    # U[t] itself is already reset), as the core recorded it
+    out["spikes"] = {"x": Ragged(fired, offsets), "y": Ragged(series["decision"][frame, fired], offsets),
+                     "customdata": Ragged(spk[frame, fired], offsets)}
+    # resets as one marker trace along the bottom of the panel, not one shape per event
+    with_steady = np.where(present, level, np.inf)
+    lo = np.minimum.reduce([mem.min(axis=1).astype(np.float64), base.min(axis=1).astype(np.float64),
+                            theta, np.zeros(F), with_steady])
+    hi = np.maximum.reduce([mem.max(axis=1).astype(np.float64), base.max(axis=1).astype(np.float64),
+                            theta, np.zeros(F), np.where(present, level, -np.inf)])
+    span = hi - lo
+    floor = lo - 0.08 * np.where(span == 0, 1.0, span)
+    r_frame, resets, _, r_offsets = _ragged(np.asarray(series["reset_applied"], dtype=bool))
+    out["reset"] = {"x": Ragged(resets.astype(np.int32), r_offsets),
+                    "y": Ragged(floor[r_frame].astype(np.float32), r_offsets)}
+    out["recurrent"] = {"y": Rows(rec)}
+    # stems: one trace, (t, 0) -> (t, S[t]) segments separated by gaps, a dot on each tip
+    stem_x = np.repeat(fired, 3).astype(np.float64)
+    stem_x[2::3] = np.nan
+    stem_y = np.column_stack([np.zeros(fired.size), spk[frame, fired],
+                              np.full(fired.size, np.nan)]).reshape(-1)
+    stems = offsets * 3
+    out["output spikes"] = {"x": Ragged(stem_x, stems), "y": Ragged(stem_y, stems),
+                            "marker": dict(color=COLORS["spikes"],
+                                           size=Ragged(np.tile(np.array([0, 7, 0]), fired.size), stems))}
+    titles = Each([f"Neuron {neuron} (sample {batch}): {int(c)} spikes in {T} steps" for c in counts])
+    return out, titles, (present if present.any() else None)
+
+
 def neuron_changes(series: dict, steady: Optional[float], neuron: int = 0,
                    batch: int = 0) -> tuple[dict, str]:
     """What of :func:`neuron_traces` follows the run: ``({trace name: {key: value}}, title)``.
 
-    Everything else about a trace (colours, modes, axes) is fixed; the live
-    chart sends only these values for each of its frames.  The steady-state
-    line is present only where ``steady`` is a number.
+    One run's frame of :func:`frame_changes`.  The steady-state line is
+    present only where ``steady`` is a number.
     """
-    x, spk, mem = series["input"], series["spk"], series["mem"]
-    rec, base, theta = series["recurrent"], series["base"], series["threshold"]
-    T = mem.shape[0]
-    out = {"input": {"y": x}, "pre-reset membrane": {"y": base}, "membrane": {"y": mem},
-           "threshold": {"y": [theta, theta], "hovertemplate": f"θ = {theta:.4g}<extra>threshold</extra>"}}
-    if steady is not None:
-        out["steady state"] = {"y": [steady, steady], "hovertemplate": f"I/(1-β) = {steady:.4g}"
-                               "<extra>steady state without spikes</extra>"}
-    fired = np.flatnonzero(spk != 0).astype(np.int32)
-    # markers sit on the membrane the spike was decided on (with reset_delay=False
-    # U[t] itself is already reset), as the core recorded it
-    out["spikes"] = {"x": fired, "y": series["decision"][fired], "customdata": spk[fired]}
-    # resets as one marker trace along the bottom of the panel, not one shape per event
-    lo = min(float(mem.min()), float(base.min()), theta, 0.0, *([steady] if steady is not None else []))
-    hi = max(float(mem.max()), float(base.max()), theta, 0.0, *([steady] if steady is not None else []))
-    floor = lo - 0.08 * ((hi - lo) or 1.0)
-    resets = np.flatnonzero(series["reset_applied"]).astype(np.int32)
-    out["reset"] = {"x": resets, "y": np.full(resets.size, floor, dtype=np.float32)}
-    out["recurrent"] = {"y": rec}
-    # stems: one trace, (t, 0) -> (t, S[t]) segments separated by gaps, a dot on each tip
-    stem_x = np.repeat(fired, 3).astype(np.float64)
-    stem_y = np.column_stack([np.zeros(fired.size), spk[fired], np.full(fired.size, np.nan)])
-    stem_x[2::3] = np.nan
-    out["output spikes"] = {"x": stem_x, "y": stem_y.reshape(-1),
-                            "marker": dict(color=COLORS["spikes"], size=np.tile([0, 7, 0], fired.size))}
-    return out, f"Neuron {neuron} (sample {batch}): {fired.size} spikes in {T} steps"
+    frames = {k: (np.asarray(v)[None] if k != "threshold" else np.array([float(v)]))
+              for k, v in series.items()}
+    changes, titles, present = frame_changes(frames, [steady], neuron, batch)
+    if present is None:
+        changes.pop("steady state", None)
+    return {name: pick_frame(values, 0) for name, values in changes.items()}, titles.pick(0)
 
 
 def neuron_traces(series: dict, steady: Optional[float], neuron: int = 0,

@@ -3,7 +3,7 @@
 A thin wrapper around the ``st.components.v2`` component in ``live_assets/``
 (``live.js``, ``live.css``, and plotly.js copied from the plotly package).
 The frames come from ``ui.runner.run_live_frames`` (one batched run of the
-core, cached); the figure data from ``figures.live.live_chart_spec``.  On
+core, cached); the data from ``figures.live.live_chart_payload`` (raw bytes).  On
 release the component reports ``{field, value}``; the callback makes it the
 page's config (``sidebar.apply_config``), so the rerun redraws the sidebar
 and the URL with it and draws the authoritative run, the same frame again.
@@ -19,10 +19,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..config import SimConfig, check_value
-from ..figures.live import live_chart_spec
+from ..figures.live import live_chart_payload
 from ..live import live_fields, live_off_reason
 from ..navigation import Page
-from .runner import run_live_frames
+from .runner import encoded_live_frames, run_live_frames
 from .sidebar import apply_config, current_config
 
 __all__ = ["live_chart", "COMPONENT_NAME", "ASSETS"]
@@ -105,6 +105,12 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
                                                                   overlay=overlay),
                         key=f"{key}_plain", width="stretch")
         return None
-    spec = live_chart_spec(trace, frames, overlay, fig=fig)
-    _component()(data=spec, key=key, on_release_change=functools.partial(_released, page, key, cfg, on_release))
+    if fig is None:
+        from ..figures import neuron_figure
+
+        fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
+    names = tuple(t.name for t in fig.data)
+    encoded = encoded_live_frames(frames, *uploads, overlay=overlay is not None, base_names=names)
+    payload = live_chart_payload(trace, frames, overlay, fig=fig, encoded=encoded)
+    _component()(data=payload, key=key, on_release_change=functools.partial(_released, page, key, cfg, on_release))
     return frames

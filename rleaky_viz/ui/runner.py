@@ -81,14 +81,29 @@ def run_simulation(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
         return RESULTS.get_or_compute(key, compute)
 
 
+def _live_key(cfg, csv_bytes, pt_bytes, neuron, batch, fields, overlay) -> tuple:
+    return (cfg, neuron, batch, tuple(fields), bool(overlay), service.digest(csv_bytes),
+            service.digest(pt_bytes))
+
+
 def run_live_frames(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                     pt_bytes: Optional[bytes] = None, *, neuron: int = 0, batch: int = 0,
                     fields: tuple = (), overlay: bool = False):
     """``service.run_live``: the frames of the live chart (cached with the other results)."""
-    key = ("live", cfg, neuron, batch, tuple(fields), bool(overlay), service.digest(csv_bytes),
-           service.digest(pt_bytes))
+    key = ("live",) + _live_key(cfg, csv_bytes, pt_bytes, neuron, batch, fields, overlay)
     return RESULTS.get_or_compute(key, lambda: service.run_live(
         cfg, csv_bytes, pt_bytes, neuron=neuron, batch=batch, fields=fields, overlay=overlay))
+
+
+def encoded_live_frames(frames, csv_bytes: Optional[bytes] = None, pt_bytes: Optional[bytes] = None,
+                        *, overlay: bool = False, base_names: tuple = ()) -> tuple:
+    """``figures.live.encode_frames`` of ``frames`` (cached: a rerun of the same setting,
+    say after a release that came back, sends them without encoding them again)."""
+    from ..figures.live import encode_frames
+
+    key = ("live-encoded",) + _live_key(frames.cfg, csv_bytes, pt_bytes, frames.neuron, frames.batch,
+                                        frames.fields, overlay) + (tuple(base_names),)
+    return RESULTS.get_or_compute(key, lambda: encode_frames(frames, base_names))
 
 
 def run_gradient_flow(cfg: SimConfig, csv_bytes: Optional[bytes] = None,

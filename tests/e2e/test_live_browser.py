@@ -5,7 +5,6 @@ drag; the exported HTML's β slider works offline from a file URL.
 """
 from __future__ import annotations
 
-import base64
 import time
 from urllib.parse import parse_qsl, urlsplit
 
@@ -46,11 +45,6 @@ def open_explorer(page, url: str, query: str = "") -> None:
     page.wait_for_function("() => document.querySelector('[data-live-chart]').rleakyLive.updates > 0")
 
 
-def _decode(v) -> np.ndarray:
-    dtype = {"f4": "<f4", "f8": "<f8", "i4": "<i4", "u1": "u1"}[v["dtype"]]
-    return np.frombuffer(base64.b64decode(v["bdata"]), dtype=dtype).astype(np.float64)
-
-
 def _query(page) -> dict:
     return dict(parse_qsl(urlsplit(page.url).query))
 
@@ -58,7 +52,9 @@ def _query(page) -> dict:
 def test_the_frames_the_browser_holds_are_the_cores_runs(page, app_server):
     open_explorer(page, app_server)
     held = page.evaluate("""() => { const l = document.querySelector('[data-live-chart]').rleakyLive;
-                                   return {controls: l.controls, frames: l.frames}; }""")
+        return {controls: l.controls,
+                frames: Object.fromEntries(l.controls.map(c => [c.field,
+                    c.values.map((v, k) => l.frame(c.field, k))]))}; }""")
     cfg = SimConfig()
     fields = [c["field"] for c in held["controls"]]
     assert fields == ["beta", "threshold", "V", "amplitude"]
@@ -68,21 +64,21 @@ def test_the_frames_the_browser_holds_are_the_cores_runs(page, app_server):
         assert len(control["values"]) == len(held["frames"][name]) >= 30
         for k, value in enumerate(control["values"]):
             want = neuron_series(simulate(cfg.replace(**{name: value})))
-            patch = {t["name"]: t for t in held["frames"][name][k]["traces"]}
-            mem = _decode(patch["membrane"]["y"]) if "y" in patch["membrane"] else want["mem"]
+            frame = held["frames"][name][k]
+            traces = {t["name"]: t for t in frame["traces"]}
+            mem = np.asarray(traces["membrane"]["y"], dtype=np.float64)
             assert np.max(np.abs(mem - want["mem"])) <= 1e-6, (name, value)
-            spikes = patch["spikes"]
-            fired = _decode(spikes["x"]) if "x" in spikes else np.flatnonzero(neuron_series(
-                simulate(cfg))["spk"])
+            fired = np.asarray(traces["spikes"]["x"], dtype=np.int64)
             assert np.array_equal(fired, np.flatnonzero(want["spk"] != 0)), (name, value)
-            assert f"{int((want['spk'] != 0).sum())} spikes" in held["frames"][name][k]["title"]
+            assert f"{int((want['spk'] != 0).sum())} spikes" in frame["title"]
 
 
 def _settled(page, field: str) -> None:
-    """Wait until the chart shows the frame of the control's current position."""
+    """Wait until plotly.js itself has drawn the frame of the control's current position
+    (while the hand moves, live.js draws frames over the plot; when it rests, plotly.js)."""
     page.wait_for_function(
         "(f) => { const i = document.querySelector(`input[data-param=${f}]`);"
-        " return document.querySelector('[data-live-chart]').dataset.shown === `${f}:${i.value}`; }",
+        " return document.querySelector('[data-live-chart]').dataset.settled === `${f}:${i.value}`; }",
         arg=field)
 
 
@@ -165,6 +161,7 @@ def test_a_touch_drag_on_a_phone(browser, app_server):
             cdp.send("Input.dispatchTouchEvent",
                      {"type": "touchMove", "touchPoints": [{"x": x0 + (x1 - x0) * i / 20, "y": y}]})
             time.sleep(0.03)
+        _settled(page, "beta")
         during = page.evaluate(LIVE_STATE_JS)
         assert page.evaluate("window.rvRuns") == 0
         assert during["updates"] - before["updates"] >= 5 and during["membrane"] != before["membrane"]
@@ -236,3 +233,43 @@ def test_the_lesson_chart_follows_a_drag_and_keeps_the_change_in_its_link(page, 
                            " === 'authoritative'")
     after = page.evaluate(LIVE_STATE_JS)
     assert np.allclose(after["membrane"], during["membrane"], rtol=0, atol=1e-6)
+
+
+def _points(d: str) -> np.ndarray:
+    """The vertices of an SVG path of M/L commands (what live.js writes for a linear line)."""
+    import re
+
+    return np.array([[float(x), float(y)] for x, y in re.findall(r"[ML]([-\d.]+),([-\d.]+)", d)])
+
+
+def test_a_frame_between_plotly_draws_is_drawn_at_its_own_values(page, app_server):
+    """While the hand moves, live.js draws the frame over the plot itself: the membrane
+    it draws lies, point for point, on the held axes at the frame's (the core's) values."""
+    open_explorer(page, app_server)
+    got = page.evaluate("""async () => {
+      const gd = document.querySelector('[data-live-chart]');
+      const i = document.querySelector('input[data-param=beta]');
+      i.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true}));  // the axes hold β's frames
+      for (let n = 0; n < 200 && gd.dataset.settled !== 'authoritative'; n++)
+        await new Promise(r => setTimeout(r, 20));
+      await new Promise(r => setTimeout(r, 300));
+      const k = 12;
+      i.value = String(k);
+      i.dispatchEvent(new Event('input', {bubbles: true}));
+      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      const m = gd._fullData.findIndex(t => t.name === 'membrane');
+      const layer = gd.querySelector('svg.rl-layer');
+      const xa = gd._fullLayout.xaxis2, ya = gd._fullLayout.yaxis2;
+      return {shown: gd.dataset.shown, settled: gd.dataset.settled, k,
+              d: layer ? layer.children[1 + m].querySelector('path').getAttribute('d') : '',
+              value: gd.rleakyLive.controls[0].values[k],
+              x: [xa._offset, xa._length, ...xa.range], y: [ya._offset, ya._length, ...ya.range]};
+    }""")
+    assert got["shown"] == f"beta:{got['k']}" and got["settled"] != got["shown"], got["settled"]
+    want = neuron_series(simulate(SimConfig(beta=got["value"])))["mem"]
+    pts = _points(got["d"])
+    assert pts.shape == (want.size, 2)
+    x0, xl, xlo, xhi = got["x"]
+    y0, yl, ylo, yhi = got["y"]
+    assert np.allclose(pts[:, 0], x0 + xl * (np.arange(want.size) - xlo) / (xhi - xlo), atol=0.06)
+    assert np.allclose(pts[:, 1], y0 + yl * (yhi - want) / (yhi - ylo), atol=0.06)
