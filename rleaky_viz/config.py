@@ -291,11 +291,12 @@ class SimConfig:
 
     def with_checked(self, **changes) -> "SimConfig":
         """:meth:`replace` for values that ``check_value`` already accepted, without
-        checking every field again (a live chart makes a config per frame).  Only
-        fields with no rule across fields (those of ``LIVE_FIELDS``) may change here."""
-        bad = set(changes) - set(LIVE_FIELDS)
+        checking every field again (a live chart or a sweep makes a config per point).
+        Only fields that no rule across fields involves (those of ``SWEEPABLE``, which
+        ``LIVE_FIELDS`` are among) may change here."""
+        bad = set(changes) - set(SWEEPABLE)
         if bad:
-            raise ValueError(f"with_checked changes only {', '.join(LIVE_FIELDS)}, not {sorted(bad)}")
+            raise ValueError(f"with_checked changes only {', '.join(SWEEPABLE)}, not {sorted(bad)}")
         new = copy.copy(self)
         for name, value in changes.items():
             object.__setattr__(new, name, value)
