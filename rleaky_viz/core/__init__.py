@@ -3,9 +3,9 @@
 Pure PyTorch: nothing here imports Streamlit, Plotly or pandas.
 """
 from . import quant, surrogate
-from .neuron import RLeaky
+from .neuron import OneToOne, RLeaky, reset
 from .rule import RESET_MECHANISMS, StepRule
 from .unroll import RECORDABLE, Backprop, Rollout, backprop, unroll, unroll_chunks
 
-__all__ = ["RLeaky", "StepRule", "RESET_MECHANISMS", "unroll", "unroll_chunks", "backprop",
+__all__ = ["RLeaky", "OneToOne", "reset", "StepRule", "RESET_MECHANISMS", "unroll", "unroll_chunks", "backprop",
            "Rollout", "Backprop", "RECORDABLE", "surrogate", "quant"]

@@ -4,14 +4,18 @@ The update it computes is written once, in :mod:`rleaky_viz.core.rule`
 (equations in its docstring); this module is the layer around it.
 :class:`RLeaky` keeps snnTorch's constructor, call forms, and parameter and
 buffer names (so a trained ``snntorch.RLeaky`` state dict loads), checks its
-arguments, holds the state between calls, and leaves out snnTorch's
-class-level registry of instances.  ``RLeaky.forward`` is one
+arguments, holds the state between calls, and replaces snnTorch's
+class-level list of instances (which keeps every neuron alive) with weak
+references, enough for the class-level ``reset_hidden``/``detach_hidden``
+that ``snntorch.utils.reset`` calls.  ``RLeaky.forward`` is one
 :meth:`StepRule.step <rleaky_viz.core.rule.StepRule.step>`.
 """
 from __future__ import annotations
 
 import numbers
-from typing import Callable, Optional
+import threading
+import weakref
+from typing import Callable, Iterable, Optional
 
 import torch
 import torch.nn as nn
@@ -19,7 +23,7 @@ import torch.nn as nn
 from .rule import RESET_MECHANISMS, StepRule
 from .surrogate import atan
 
-__all__ = ["RLeaky", "StepRule", "RESET_MECHANISMS"]
+__all__ = ["RLeaky", "OneToOne", "StepRule", "RESET_MECHANISMS", "reset"]
 
 # Tensors that users set by name; assignment coerces numbers and keeps
 # parameter-ness (see RLeaky.__setattr__).
@@ -73,6 +77,91 @@ def _kernel(value) -> tuple[int, int]:
     return (int(k[0]), int(k[1]))
 
 
+class OneToOne(nn.Module):
+    """The one-to-one recurrence ``V ⊙ S``: ``neuron.recurrent`` when ``all_to_all=False``.
+
+    snnTorch keeps V at ``recurrent.V`` as well as at ``V``, and code written
+    for it (``snntorch.export_to_nir``, its ``import_from_nir``) reaches it
+    there.  This module owns no tensor: ``V`` stays the neuron's own
+    parameter or buffer, the only copy, and ``recurrent.V`` reads and writes
+    it, so moving the neuron to a device or loading a state dict can never
+    leave two versions of V apart.
+    """
+
+    def __init__(self, owner: "RLeaky"):
+        super().__init__()
+        self._bind(owner)
+
+    def _bind(self, owner: "RLeaky") -> None:
+        # a weak reference, not a submodule or a strong one: the owner is the
+        # parent, and a cycle would leave every neuron to the cyclic collector
+        object.__setattr__(self, "_owner_ref", weakref.ref(owner))
+
+    @property
+    def owner(self) -> "RLeaky":
+        owner = self.__dict__.get("_owner_ref")
+        owner = owner() if owner is not None else None
+        if owner is None:
+            raise RuntimeError("this one-to-one recurrence belongs to no live RLeaky: use it as "
+                               "neuron.recurrent")
+        return owner
+
+    @property
+    def V(self) -> torch.Tensor:
+        return self.owner.V
+
+    @V.setter
+    def V(self, value):
+        self.owner.V = value
+
+    def __setattr__(self, name, value):
+        if name == "V":  # nn.Module would register a Parameter here, past the property
+            self.owner.V = value
+            return
+        super().__setattr__(name, value)
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        state = dict(state)
+        state.pop("_owner_ref", None)  # the owner binds its copy again (RLeaky.__setstate__)
+        return state
+
+    def forward(self, spk: torch.Tensor) -> torch.Tensor:
+        return spk * self.owner.V
+
+    def extra_repr(self) -> str:
+        return f"V: shape {tuple(self.owner.V.shape)}"
+
+
+class _OnOneOrAll:
+    """A method that acts on one neuron, or, called on the class, on each live neuron of it.
+
+    snnTorch's ``reset_hidden`` and ``detach_hidden`` are class methods over
+    every neuron it ever built, and ``snntorch.utils.reset`` calls them on
+    the class.  Here ``neuron.reset_hidden()`` is this neuron alone and
+    ``RLeaky.reset_hidden()`` is every neuron of the class still alive in
+    the process (held weakly: a neuron nobody uses is not kept).
+    """
+
+    def __init__(self, method):
+        self.method = method
+        self.__doc__ = method.__doc__
+        self.__name__ = method.__name__
+
+    def __get__(self, obj, cls):
+        if obj is not None:
+            return self.method.__get__(obj, cls)
+        method = self.method
+
+        def on_every_live_neuron():
+            for neuron in cls.live_instances():
+                method(neuron)
+
+        on_every_live_neuron.__doc__ = method.__doc__
+        on_every_live_neuron.__name__ = method.__name__
+        return on_every_live_neuron
+
+
 class RLeaky(nn.Module):
     """Recurrent leaky integrate-and-fire neuron, a drop-in for ``snntorch.RLeaky``.
 
@@ -98,8 +187,11 @@ class RLeaky(nn.Module):
     continues from there; state of another shape than the input starts from
     zeros.
 
-    Differences from the reference, all on purpose: no class-level list of
-    instances (``detach_hidden`` and ``reset_hidden`` act on this module);
+    Differences from the reference, all on purpose: no class-level list
+    that keeps every neuron ever built alive (``neuron.reset_hidden()`` and
+    ``neuron.detach_hidden()`` act on that neuron; called on the class,
+    ``RLeaky.reset_hidden()`` acts on every neuron still alive, found
+    through weak references; :func:`reset` does it for one network);
     ``reset_mechanism`` can be changed after construction and the update
     follows it; assigning ``V``, ``beta``, ``threshold`` or
     ``graded_spikes_factor`` takes effect at the next step (the one-to-one
@@ -115,6 +207,7 @@ class RLeaky(nn.Module):
                  learn_recurrent=True, reset_mechanism="subtract", state_quant=False,
                  output=False, reset_delay=True, graded_spikes_factor=1.0):
         super().__init__()
+        self._register_live()
         self.all_to_all = bool(all_to_all)
         self.linear_features = linear_features
         self.conv2d_channels = conv2d_channels
@@ -170,6 +263,8 @@ class RLeaky(nn.Module):
                     p.requires_grad_(False)
         else:
             self._register("V", _as_state_tensor("V", V), self.learn_recurrent)
+            # neuron.recurrent.V, where snnTorch's code looks for it: a view onto V
+            self.recurrent = OneToOne(self)
             # snnTorch also lists a learnable V under "recurrent.V" (a second
             # name for the same tensor); write and accept that key so state
             # dicts move both ways, while V itself stays the only copy.
@@ -279,13 +374,14 @@ class RLeaky(nn.Module):
 
     # -- calls ------------------------------------------------------------------
     def forward(self, input_, spk=None, mem=None):
+        if self.init_hidden and (spk is not None or mem is not None):
+            # refused before anything is stored: the module's state stays as it was
+            raise TypeError("with init_hidden=True the state lives in the module: call it with "
+                            "the input only")
         if spk is not None:
             self.spk = spk
         if mem is not None:
             self.mem = mem
-        if self.init_hidden and (spk is not None or mem is not None):
-            raise TypeError("with init_hidden=True the state lives in the module: call it with "
-                            "the input only")
         if self.spk.shape != input_.shape:
             self.spk = torch.zeros_like(input_)
         if self.mem.shape != input_.shape:
@@ -307,14 +403,42 @@ class RLeaky(nn.Module):
         """Same as :meth:`reset_mem` (the reference's older name)."""
         return self.reset_mem()
 
+    @_OnOneOrAll
     def reset_hidden(self):
-        """Zero the stored state of this module (the reference does it for every instance)."""
+        """Zero the stored state (``neuron.reset_hidden()``; ``RLeaky.reset_hidden()``: every live neuron)."""
         return self.reset_mem()
 
+    @_OnOneOrAll
     def detach_hidden(self):
-        """Cut the stored state from the graph, for truncated backpropagation through time."""
+        """Cut the stored state from the graph, for truncated backpropagation through time
+        (``neuron.detach_hidden()``; ``RLeaky.detach_hidden()``: every live neuron)."""
         self.spk = self.spk.detach()
         self.mem = self.mem.detach()
+
+    # -- the live neurons, for the class-level calls ------------------------------
+    # Weak references only: a neuron that nothing else holds is dropped from the
+    # set by the garbage collector, so a server that builds neurons on every
+    # rerun does not accumulate them (the reference's list only grows).
+    _live: "weakref.WeakSet[RLeaky]" = weakref.WeakSet()
+    _live_lock = threading.Lock()
+
+    def _register_live(self):
+        with RLeaky._live_lock:
+            RLeaky._live.add(self)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._register_live()  # a copy or an unpickled neuron is live too
+        recurrent = self._modules.get("recurrent")
+        if isinstance(recurrent, OneToOne):
+            recurrent._bind(self)  # the copy's recurrent.V is the copy's V
+
+    @classmethod
+    def live_instances(cls) -> list["RLeaky"]:
+        """The neurons of this class (subclasses included) that are alive now."""
+        with RLeaky._live_lock:
+            alive = list(RLeaky._live)
+        return [n for n in alive if isinstance(n, cls)]
 
     def extra_repr(self) -> str:
         return (f"recurrence={self.recurrence}, reset_mechanism={self.reset_mechanism!r}, "
@@ -336,3 +460,25 @@ def _drop_recurrent_v_key(state_dict, prefix, local_metadata, strict, missing_ke
     alias = state_dict.pop(prefix + "recurrent.V", None)
     if alias is not None and prefix + "V" not in state_dict:
         state_dict[prefix + "V"] = alias
+
+
+def reset(net: nn.Module) -> nn.Module:
+    """Zero and detach the state of every :class:`RLeaky` inside ``net``; returns ``net``.
+
+    The answer to ``snntorch.utils.reset(net)`` for networks built with this
+    core: snnTorch's helper looks for its own classes among ``net``'s direct
+    children and resets the instances snnTorch itself built, so it passes
+    over these neurons.  This one walks ``net.modules()`` (``net`` itself,
+    nested containers included) and touches only the neurons in ``net``.
+    """
+    for module in _modules(net):
+        if isinstance(module, RLeaky):
+            module.reset_mem()
+            module.detach_hidden()
+    return net
+
+
+def _modules(net: nn.Module) -> Iterable[nn.Module]:
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"reset needs a torch.nn.Module (a network or a neuron), got {type(net).__name__}")
+    return net.modules()
