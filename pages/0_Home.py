@@ -21,7 +21,7 @@ st.markdown(
     "where the reference itself misbehaves)."
 )
 
-st.subheader("The update, for the setting in the sidebar")
+st.header("The update, for the setting in the sidebar")
 st.caption(f"reset_mechanism = {cfg.reset_mechanism!r}, reset_delay = {cfg.reset_delay}, "
            f"recurrence = {cfg.recurrence!r}. Change them and the equations follow.")
 for line in update_equations(cfg):
@@ -30,7 +30,7 @@ st.caption("H is the Heaviside step (strict: U = θ gives no spike). On the way 
            "derivative is the surrogate's, here "
            f"`{cfg.surrogate}`; {gradient_note(cfg)}.")
 
-st.subheader("Presets: one idea each")
+st.header("Presets: one idea each")
 st.page_link("pages/10_Lesson.py", icon="🎓",
              label="Teaching? The Lesson page walks through them one by one (add ?present=1 "
                    "to any link for projector-sized type)")

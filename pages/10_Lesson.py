@@ -8,7 +8,10 @@ from rleaky_viz.ui.panels import plain
 from rleaky_viz.lessons import LESSON_NOTES, lesson_presets
 from rleaky_viz.ui.classroom import classroom, classroom_errors
 from rleaky_viz.config import LIVE_FIELDS
+from rleaky_viz.describe import describe_conv_frames, describe_population, describe_trace
+from rleaky_viz.ui.charts import chart
 from rleaky_viz.ui.live import live_chart
+from rleaky_viz.ui.motion import still_figure
 from rleaky_viz.ui.present import present_figure
 from rleaky_viz.ui.url import UrlSection
 from rleaky_viz.ui.time_cursor import (advance_time_cursor, freeze_ranges, reset_time_cursor, time_cursor,
@@ -67,19 +70,20 @@ trace = run_or_stop(lambda: run_simulation(cfg), preset.url())
 kind = main_figure_kind(cfg)  # the CLI's `figure --kind auto` draws the same
 live = False
 if kind == "conv":
-    fig = conv_frames_figure(trace)
+    fig, alt = still_figure(conv_frames_figure(trace)), describe_conv_frames(trace)
 elif kind == "raster":
-    fig = raster_figure(trace)
+    fig, alt = raster_figure(trace), describe_population(trace)
 else:
-    fig = neuron_figure(trace)
+    fig, alt = neuron_figure(trace), describe_trace(trace)
     t = time_cursor(trace.num_steps, key="lesson")
     if t < trace.num_steps - 1:
         fig = freeze_ranges(neuron_figure(upto(trace, t)), fig, trace.num_steps)
+        alt = f"Up to step {t}. " + describe_trace(upto(trace, t))
     else:  # drag β, θ, V or the input: the chart follows; a release keeps the change here
-        live = live_chart(page, cfg, trace, key="lesson_live", fig=present_figure(fig),
+        live = live_chart(page, cfg, trace, key="lesson_live", fig=present_figure(fig), alt=alt,
                           on_release=lambda name, value: tweaks.update(name, value, preset.config))
 if not live:
-    st.plotly_chart(present_figure(fig), key="lesson_chart", width="stretch")
+    chart(present_figure(fig), "lesson_chart", alt)
 if tweaks.values():
     changed = " · ".join(f"`{k} = {v}`" for k, v in tweaks.values().items())
     st.caption(f"Changed from the preset: {changed}. The notes on this page describe the "

@@ -1,6 +1,7 @@
 """Neuron explorer: one neuron's input, membrane, spikes and the terms of each update."""
 import streamlit as st
 
+from rleaky_viz.describe import describe_breakdown, describe_trace
 from rleaky_viz.dynamics import describe, return_map
 from rleaky_viz.figures import breakdown_figure, live_figure, neuron_figure, return_map_figure
 from rleaky_viz.statistics import spike_stats
@@ -8,6 +9,7 @@ from rleaky_viz.theory import (analytic_overlay, latency_caption, overlay_applie
                                time_constant_reading)
 from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
+from rleaky_viz.ui.charts import chart
 from rleaky_viz.ui.live import live_chart
 from rleaky_viz.ui.present import present_figure
 from rleaky_viz.ui.time_cursor import advance_time_cursor, freeze_ranges, time_cursor, upto
@@ -18,7 +20,7 @@ cfg = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
               choices={"recurrence": ("one_to_one", "none", "linear")}, title="Neuron explorer")
 
 st.title("Neuron explorer")
-trace, uploads = simulate_with_uploads(PAGE, cfg, "explorer", uploads=True)
+trace, uploads = simulate_with_uploads(PAGE, cfg, "explorer", uploads=True, nir=True)
 
 neuron, batch = 0, 0
 if cfg.neuron_count > 1 or cfg.batch_size > 1:
@@ -26,7 +28,7 @@ if cfg.neuron_count > 1 or cfg.batch_size > 1:
     neuron = left.number_input("neuron", 0, cfg.neuron_count - 1, 0, key="explorer_neuron")
     batch = right.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="explorer_batch")
 
-chart = st.container()  # the chart first (on a phone it is the first screen); its options below
+chart_box = st.container()  # the chart first (on a phone it is the first screen); its options below
 show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
 overlay = analytic_overlay(cfg) if show_overlay else None
 if overlay and not overlay_applies(cfg):
@@ -44,17 +46,19 @@ fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
 t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
 shown = upto(trace, t) if t < trace.num_steps - 1 else trace
 frames = None
-with chart:
+with chart_box:
     if shown is trace:  # drag β, θ, V or the input: the chart follows, frame by frame
         frames = live_chart(PAGE, cfg, trace, key="explorer_live", neuron=neuron, batch=batch,
-                   overlay=overlay, fig=present_figure(fig), uploads=uploads)
+                   overlay=overlay, fig=present_figure(fig), uploads=uploads,
+                   alt=describe_trace(trace, neuron, batch))
         st.caption("While a control above the chart is dragged, the chart switches between "
                    "runs the core computed for each of its positions; on release the sidebar, "
                    "the link and the numbers below take the value.")
     else:
         main = freeze_ranges(neuron_figure(shown, neuron=neuron, batch=batch, overlay=overlay),
                              fig, trace.num_steps)
-        st.plotly_chart(present_figure(main), key="explorer_main", width="stretch")
+        chart(present_figure(main), "explorer_main",
+              f"Up to step {t}. " + describe_trace(shown, neuron, batch))
 
 stats = spike_stats(trace, batch=batch).iloc[neuron]
 m = st.columns(5)
@@ -64,28 +68,29 @@ m[2].metric("first spike (step)", "–" if stats["first_spike"] != stats["first_
 m[3].metric("ISI mean (steps)", "–" if stats["isi_mean"] != stats["isi_mean"] else f"{stats['isi_mean']:.2f}")
 m[4].metric("ISI CV", "–" if stats["isi_cv"] != stats["isi_cv"] else f"{stats['isi_cv']:.3f}")
 
-st.subheader("What each step adds up to")
+st.header("What each step adds up to")
 st.caption("U[t] = leak (β·U[t-1]) + input + recurrent + reset (what the reset and quantisation "
            "took away). The bars of a step add up to the membrane line.")
 breakdown = breakdown_figure(trace, neuron=neuron, batch=batch)
 if shown is not trace:
     breakdown = freeze_ranges(breakdown_figure(shown, neuron=neuron, batch=batch), breakdown,
                               trace.num_steps)
-st.plotly_chart(present_figure(breakdown), key="explorer_breakdown", width="stretch")
+chart(present_figure(breakdown), "explorer_breakdown",
+      (f"Up to step {t}. " if shown is not trace else "") + describe_breakdown(shown, neuron, batch))
 
-st.subheader("Return map: where each step takes the membrane")
+st.header("Return map: where each step takes the membrane")
 rmap = return_map(trace, neuron=neuron, batch=batch)
 if rmap["applies"]:
     st.caption("U[t+1] against U[t], computed by the core's own step on a grid of membranes: "
                "with a constant input the next membrane depends on this one alone, so iterating "
                "the map is the whole run (the cobweb, from rest). " + describe(rmap))
-    st.plotly_chart(present_figure(return_map_figure(trace, rmap, neuron=neuron, batch=batch)),
-                    key="explorer_return_map", width="stretch")
+    chart(present_figure(return_map_figure(trace, rmap, neuron=neuron, batch=batch)),
+          "explorer_return_map", "U[t+1] against U[t] for this neuron: " + describe(rmap))
 else:
     st.caption("No return map for this setting: " + "; ".join(rmap["why"]) + ".")
 
 notices_panel(cfg, trace)
-st.subheader("Share and export")
+st.header("Share and export")
 st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
 # the HTML keeps a slider over β's frames where there are frames: it works offline
 offline = (lambda: live_figure(trace, frames, "beta", overlay)) if frames and "beta" in frames.fields else fig

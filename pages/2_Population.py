@@ -9,6 +9,9 @@ from rleaky_viz.navigation import PAGES
 from rleaky_viz.network import spectral_radius
 from rleaky_viz.ui.runner import recurrent_eigenvalues
 from rleaky_viz.ui.present import present_figure
+from rleaky_viz.ui.charts import chart
+from rleaky_viz.describe import (describe_grid, describe_population, describe_rate, describe_spectrum,
+                                 describe_traces, describe_weights)
 
 PAGE = PAGES["population"]
 setup_page("Population", "🧠")
@@ -16,7 +19,7 @@ cfg = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
               choices={"recurrence": ("linear", "one_to_one", "none")}, title="Population")
 
 st.title("Population")
-csv, pt = upload_widgets(cfg, "population")  # the state dict's weights also give the spectrum
+csv, pt = upload_widgets(cfg, "population", nir=PAGE)  # the state dict's weights also give the spectrum
 trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv, pt_bytes=pt), PAGE.url(cfg))
 
 batch = 0
@@ -24,29 +27,28 @@ if cfg.batch_size > 1:
     batch = st.number_input("batch sample", 0, cfg.batch_size - 1, 0, key="population_batch")
 
 raster = raster_figure(trace, batch=batch)
-st.plotly_chart(present_figure(raster), key="population_raster", width="stretch")
-st.plotly_chart(present_figure(rate_figure(trace, batch=batch)), key="population_rate",
-                width="stretch")
-st.plotly_chart(present_figure(heatmap_figure(trace, "mem", batch=batch)),
-                key="population_heatmap", width="stretch")
+chart(present_figure(raster), "population_raster", describe_population(trace, batch))
+chart(present_figure(rate_figure(trace, batch=batch)), "population_rate", describe_rate(trace, batch))
+chart(present_figure(heatmap_figure(trace, "mem", batch=batch)), "population_heatmap",
+      describe_grid(trace.mem[:, batch].reshape(trace.num_steps, -1), "Membrane U"))
 
 if cfg.recurrence == "linear":
     weight = trace.neuron.recurrent.weight.detach().numpy()
     left, right = st.columns(2)
-    left.plotly_chart(present_figure(weight_figure(weight)), key="population_weights",
-                      width="stretch")
+    chart(present_figure(weight_figure(weight)), "population_weights", describe_weights(weight),
+          where=left)
     eigenvalues = recurrent_eigenvalues(cfg, pt)
-    right.plotly_chart(present_figure(spectrum_figure(weight, eigenvalues)),
-                       key="population_spectrum", width="stretch")
+    chart(present_figure(spectrum_figure(weight, eigenvalues)), "population_spectrum",
+          describe_spectrum(eigenvalues), where=right)
 
 chosen = st.multiselect("Neurons to plot", list(range(cfg.neuron_count)),
                         default=list(range(min(3, cfg.neuron_count))), key="population_neurons")
 if chosen:
-    st.plotly_chart(present_figure(traces_figure(trace, chosen, batch=batch)),
-                    key="population_traces", width="stretch")
+    chart(present_figure(traces_figure(trace, chosen, batch=batch)), "population_traces",
+          describe_traces(trace, chosen, batch))
 
 radius = spectral_radius(weight, eigenvalues) if cfg.recurrence == "linear" else None
 notices_panel(cfg, trace, spectral_radius=radius)
-st.subheader("Share and export")
+st.header("Share and export")
 st.markdown(f"Link to this exact view: `{PAGE.url(cfg)}`")
 export_panel(trace, raster, "population")

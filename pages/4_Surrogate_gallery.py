@@ -6,6 +6,8 @@ import streamlit as st
 from rleaky_viz.core.surrogate import REGISTRY, SURROGATES
 from rleaky_viz.figures import surrogate_figure, surrogate_oddities, surrogate_table
 from rleaky_viz.ui import setup_page
+from rleaky_viz.ui.charts import chart
+from rleaky_viz.describe import describe_surrogates
 
 DEFAULT = ["atan", "fast_sigmoid", "sigmoid", "triangular"]
 Z_LIMITS, Z_DEFAULT = (-10.0, 10.0), (-2.0, 2.0)
@@ -98,9 +100,9 @@ try:
 except ValueError as e:
     st.error(str(e), icon="⚠️")
     st.stop()
-st.plotly_chart(fig, key="gallery_chart", width="stretch")
+chart(fig, "gallery_chart", describe_surrogates(table))
 
-st.subheader("Oddities of the reference")
+st.header("Oddities of the reference")
 odd = [(n, note) for n, p in chosen for note in surrogate_oddities(n, p, seed=int(seed))]
 for name, note in odd:
     st.markdown(f"- **{name}**: {note}")
@@ -108,7 +110,7 @@ plain = [n for n, p in chosen if not surrogate_oddities(n, p)]
 if plain:
     st.caption(f"No surprises: {', '.join(plain)} do what their formula says.")
 
-st.subheader("The numbers")
+st.header("The numbers")
 st.caption("dS/dz at a few z, and the largest value on the chart's grid (peak z is empty when "
            "the largest value is a plateau rather than a single peak).")
 st.dataframe(table, width="stretch")

@@ -11,6 +11,10 @@ from rleaky_viz.ui import (notices_panel, run_gradient_flow, run_or_stop,
                            setup_page, sidebar)
 from rleaky_viz.ui.panels import plain
 from rleaky_viz.ui.runner import run_gradient_distance
+from rleaky_viz.ui.charts import chart
+from rleaky_viz.describe import (describe_distance, describe_gradient_norms, describe_grid,
+                                 describe_jacobian, describe_param_grads, describe_paths,
+                                 describe_surrogate_trajectory)
 
 PAGE = PAGES["gradients"]
 setup_page("Gradient flow", "🌊")
@@ -44,8 +48,9 @@ norms = flow.step_norms()
 m[2].metric("‖dL/dU‖ at the first step", f"{norms[0]:.3g}")
 m[3].metric("‖dL/dU‖ at the last step", f"{norms[-1]:.3g}")
 
-st.plotly_chart(heatmap_figure(flow, "dL_dmem"), key="gradients_heatmap", width="stretch")
-st.plotly_chart(gradient_norm_figure(flow), key="gradients_norms", width="stretch")
+chart(heatmap_figure(flow, "dL_dmem"), "gradients_heatmap",
+      describe_grid(flow.dL_dmem[:, 0].reshape(flow.dL_dmem.shape[0], -1), "dL/dU[t]"))
+chart(gradient_norm_figure(flow), "gradients_norms", describe_gradient_norms(flow))
 if flow.jacobian is not None:
     jac = flow.jacobian[:-1, 0].reshape(flow.jacobian.shape[0] - 1, -1)[:, neuron].abs()
     st.caption(f"Why the norm changes: each step back multiplies the gradient that neuron "
@@ -56,24 +61,24 @@ if flow.jacobian is not None:
                f"{int((jac > 1).sum())} of {jac.numel()} steps and below 1 on "
                f"{int((jac < 1).sum())}; the largest is {float(jac.max()):.3g}, the smallest "
                f"{float(jac.min()):.3g}.")
-    st.plotly_chart(jacobian_figure(flow, neuron=neuron), key="gradients_jacobian", width="stretch")
+    chart(jacobian_figure(flow, neuron=neuron), "gradients_jacobian", describe_jacobian(flow, neuron))
 else:
     st.caption("No per-step Jacobian here: "
                + "; ".join(map_conditions(cfg, input_may_vary=True)) + ".")
-st.plotly_chart(surrogate_trajectory_figure(flow, neuron=neuron), key="gradients_surrogate",
-                width="stretch")
+chart(surrogate_trajectory_figure(flow, neuron=neuron), "gradients_surrogate",
+      describe_surrogate_trajectory(flow, neuron))
 
-st.subheader("Gradients of the learnable parameters")
-st.plotly_chart(param_grad_figure(flow), key="gradients_params", width="stretch")
+st.header("Gradients of the learnable parameters")
+chart(param_grad_figure(flow), "gradients_params", describe_param_grads(flow))
 st.dataframe({name: [float(g.reshape(-1)[0]) if g.numel() == 1 else float(g.norm())]
               for name, g in flow.param_grads.items()}, width="stretch")
 
-st.subheader("Paths: how dL/dU[t] arrives")
+st.header("Paths: how dL/dU[t] arrives")
 st.markdown("Summed |contribution| over this run, path by path, and why:\n\n"
             + "\n".join(f"- {note}" for note in path_notes(flow)))
-st.plotly_chart(paths_figure(flow, neuron=neuron), key="gradients_paths", width="stretch")
+chart(paths_figure(flow, neuron=neuron), "gradients_paths", describe_paths(flow, neuron))
 
-st.subheader("Vanishing and exploding")
+st.header("Vanishing and exploding")
 st.caption("The loss here is the membrane sum at the last step; each line shows how much of its "
            "gradient is left after travelling back that many steps.")
 left, right = st.columns(2)
@@ -87,7 +92,7 @@ text = right.text_input("values (comma-separated)", defaults, key=f"gradients_va
 try:
     values = [float(v) for v in text.split(",") if v.strip()]
     result = run_gradient_distance(cfg, parameter, tuple(values))
-    st.plotly_chart(distance_figure(result, parameter), key="gradients_distance", width="stretch")
+    chart(distance_figure(result, parameter), "gradients_distance", describe_distance(result, parameter))
 except ValueError as e:
     st.error(f"values: {plain(e)}", icon="⚠️")
 

@@ -5,9 +5,12 @@ from rleaky_viz.figures import loss_curve_figure, param_trajectory_figure, raste
 from rleaky_viz.config import control
 from rleaky_viz.learn import TEACHER_START, TrainSettings
 from rleaky_viz.navigation import PAGES
+from rleaky_viz.describe import describe_losses, describe_params, describe_population
 from rleaky_viz.statistics import spike_words
 from rleaky_viz.ui import (run_or_stop, run_simulation,
                            setup_page, sidebar)
+from rleaky_viz.ui.charts import chart
+from rleaky_viz.ui.motion import reduced_motion
 from rleaky_viz.ui.runner import run_trained, run_training
 
 PAGE = PAGES["learn"]
@@ -44,26 +47,29 @@ settings = TrainSettings(cfg, target, float(rate), tuple(sorted(teacher.items())
 buttons = st.columns([1, 1, 4])
 start = buttons[0].button("Train", type="primary", key="learn_train")
 buttons[1].button("Stop", key="learn_stop",
-                  help="Stops training after the current epoch; the network and curves of the epochs "
-                       "done so far are kept.")
+                  help="Stops (pauses) training after the current epoch; the network and curves of "
+                       "the epochs done so far are kept and shown. Train starts again from the start.")
 
 if start:
     progress = st.progress(0.0, text="Training…")
-    chart = st.empty()
+    live = st.empty()  # the loss so far, redrawn every 5 epochs (not under reduced motion)
+    still = reduced_motion()
 
     def on_epoch(epoch, result):
         st.session_state["learn_result"] = (settings, result)
         progress.progress((epoch + 1) / settings.epochs,
                           text=f"Epoch {epoch + 1} of {settings.epochs}: loss {result.losses[-1]:.4g}")
-        if epoch % 5 == 0 or epoch + 1 == settings.epochs:
-            chart.plotly_chart(loss_curve_figure(result.losses), key=f"learn_live_{epoch}")
+        if not still and (epoch % 5 == 0 or epoch + 1 == settings.epochs):
+            with live.container():
+                chart(loss_curve_figure(result.losses), f"learn_live_{epoch}",
+                      describe_losses(result.losses))
         return True
 
     result = run_or_stop(lambda: run_training(cfg, **settings.options(), on_epoch=on_epoch),
                          PAGE.url(cfg), expected=(ValueError,))
     st.session_state["learn_result"] = (settings, result)
     progress.empty()
-    chart.empty()
+    live.empty()
 
 saved = st.session_state.get("learn_result")
 trained = saved[0] if saved is not None else settings
@@ -85,21 +91,21 @@ else:
     m[1].metric("loss: last epoch", f"{result.losses[-1]:.4g}",
                 delta=f"{result.losses[-1] - result.losses[0]:.3g}", delta_color="inverse")
     m[2].metric("epochs", len(result.losses))
-    st.plotly_chart(loss_curve_figure(result.losses), key="learn_loss", width="stretch")
-    st.plotly_chart(param_trajectory_figure(result.params), key="learn_params", width="stretch")
+    chart(loss_curve_figure(result.losses), "learn_loss", describe_losses(result.losses))
+    chart(param_trajectory_figure(result.params), "learn_params", describe_params(result.params))
 
 left, right = st.columns(2)
-left.plotly_chart(raster_figure(before), key="learn_before", width="stretch")
+chart(raster_figure(before), "learn_before", describe_population(before), where=left)
 left.caption(f"Before training: {spike_words(before)}.")
 if saved is not None and saved[1].state_dict:
     after = run_or_stop(lambda: run_trained(trained.config, saved[1].state_dict), PAGE.url(cfg))
-    right.plotly_chart(raster_figure(after), key="learn_after", width="stretch")
+    chart(raster_figure(after), "learn_after", describe_population(after), where=right)
     right.caption(f"After training ({len(saved[1].losses)} epochs): {spike_words(after)}.")
 elif trained.target == "rate":
     right.markdown(f"**Target:** {trained.target_rate:g} spikes per step for every neuron "
                    f"({trained.target_rate * trained.config.num_steps:g} spikes each in "
                    f"{trained.config.num_steps} steps).")
 if teacher_run is not None:
-    st.plotly_chart(raster_figure(teacher_run), key="learn_teacher", width="stretch")
+    chart(raster_figure(teacher_run), "learn_teacher", describe_population(teacher_run))
     st.caption(f"The teacher's spikes (the target): {spike_words(teacher_run)}.")
 st.markdown(f"Link to this configuration: `{PAGE.url(cfg)}`")

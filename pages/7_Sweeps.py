@@ -10,6 +10,8 @@ from rleaky_viz.theory import fi_caption, fi_theory
 from rleaky_viz.ui import (apply_config, run_or_stop,
                            setup_page, sidebar)
 from rleaky_viz.ui.runner import run_sweep
+from rleaky_viz.ui.charts import chart
+from rleaky_viz.describe import describe_fi, describe_sweep_map
 
 PAGE = PAGES["sweeps"]
 # An f-I curve: the firing rate against the input amplitude, one curve per β.
@@ -44,7 +46,7 @@ st.markdown("Every point of a grid of settings runs at once, as one batched simu
             "default).")
 
 # ----------------------------------------------------------------------------- f-I curve
-st.subheader("f-I curves: firing rate against input amplitude")
+st.header("f-I curves: firing rate against input amplitude")
 c = st.columns(4)
 fx, fby = control(FI_X), control(FI_BY)  # the fields' own controls give the ranges and steps
 amps = c[0].slider(f"{fx.label} range", fx.lo, fx.hi, field_spec(FI_X)["sweep"], fx.step,
@@ -57,12 +59,12 @@ if cfg.stimulus == "expression":
     st.warning("The stimulus is an expression: its amplitude does nothing, so these curves are flat.")
 fi = run_or_stop(lambda: run_sweep(cfg, fi_grid), PAGE.url(cfg), expected=(ValueError,))
 fi_exact = fi_theory(cfg, fi_grid[FI_BY], fi_grid[FI_X])
-st.plotly_chart(fi_curve_figure(fi, x=FI_X, by=FI_BY, theory=fi_exact), key="sweeps_fi",
-                width="stretch")
+chart(fi_curve_figure(fi, x=FI_X, by=FI_BY, theory=fi_exact), "sweeps_fi",
+      describe_fi(fi, x=FI_X, by=FI_BY))
 st.caption(fi_caption(cfg))
 
 # ----------------------------------------------------------------------------- 2-D maps
-st.subheader("Maps over two settings")
+st.header("Maps over two settings")
 c = st.columns(3)
 x, x_span = axis_controls(c[0], "x", "amplitude")
 y, y_span = axis_controls(c[1], "y", "beta" if x != "beta" else "threshold", exclude=x)
@@ -81,8 +83,8 @@ for row_maps in (MAPS[:2], MAPS[2:]):
         fig = (regime_map_figure(frame, x, y) if value == "regime"
                else sweep_map_figure(frame, x, y, value))
         key = f"sweeps_map_{value}"
-        event = column.plotly_chart(fig, key=key, width="stretch", on_select="rerun",
-                                    selection_mode="points")
+        event = chart(fig, key, describe_sweep_map(frame, x, y, value), where=column,
+                      on_select="rerun", selection_mode="points")
         points = [p for p in event.selection.points if p.get("x") is not None]
         signature = repr([(p["x"], p["y"]) for p in points])
         if seen.get(key) != signature:  # this chart was clicked since the last run
@@ -100,7 +102,7 @@ with st.expander("How the regimes are defined"):
                "at least 3 spikes; its rate is spikes per step per neuron.")
 
 # ----------------------------------------------------------------------------- the clicked cell
-st.subheader("Selected cell")
+st.header("Selected cell")
 cell = st.session_state.get("_sweeps_cell") or {}
 match = None
 if set(cell) == {x, y}:

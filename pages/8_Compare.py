@@ -17,6 +17,8 @@ from rleaky_viz.ui import (current_config, notices_panel,
                            run_gradient_flow, run_or_stop, run_simulation, setup_page,
                            sidebar)
 from rleaky_viz.ui.panels import plain
+from rleaky_viz.ui.charts import chart
+from rleaky_viz.describe import describe_compare, describe_gradient_norms, describe_trace
 from rleaky_viz.ui.url import UrlSection
 
 PAGE = PAGES["compare"]
@@ -116,16 +118,16 @@ if cfg_a.neuron_count > 1 or cfg_a.batch_size > 1:
 
 tab_overlay, tab_side = st.tabs(["Overlaid", "Side by side"])
 with tab_overlay:
-    st.plotly_chart(compare_figure(trace_a, trace_b, neuron=neuron),
-                    key="compare_overlay", width="stretch")
+    chart(compare_figure(trace_a, trace_b, neuron=neuron), "compare_overlay",
+          describe_compare(trace_a, trace_b, neuron))
 with tab_side:
     left, right = st.columns(2)
     with left:
         st.markdown("**A**")
-        st.plotly_chart(neuron_figure(trace_a, neuron=neuron), key="compare_a", width="stretch")
+        chart(neuron_figure(trace_a, neuron=neuron), "compare_a", "A. " + describe_trace(trace_a, neuron))
     with right:
         st.markdown("**B**")
-        st.plotly_chart(neuron_figure(trace_b, neuron=neuron), key="compare_b", width="stretch")
+        chart(neuron_figure(trace_b, neuron=neuron), "compare_b", "B. " + describe_trace(trace_b, neuron))
 
 # ----------------------------------------------------------------------------- gradients
 flow_a, flow_b = run_or_stop(lambda: (run_gradient_flow(cfg_a), run_gradient_flow(cfg_b)), link)
@@ -134,16 +136,16 @@ if cfg_b.surrogate != cfg_a.surrogate and forward_identical(trace_a, trace_b):
             "are identical here. " + ("The difference shows in the gradients below."
                                       if gradient_gap(flow_a, flow_b) else
                                       "In this run the gradients are identical too."), icon="ℹ️")
-st.subheader("Gradient norms")
+st.header("Gradient norms")
 st.caption(gradient_words(cfg_a, flow_a, flow_b))
 g = st.columns(4)
 g[0].metric("loss A", f"{flow_a.loss:.4g}")
 g[1].metric("loss B", f"{flow_b.loss:.4g}")
 g[2].metric("‖dL/dU‖ at step 0, A", f"{flow_a.step_norms()[0]:.3g}")
 g[3].metric("‖dL/dU‖ at step 0, B", f"{flow_b.step_norms()[0]:.3g}")
-st.plotly_chart(gradient_norm_figure({"A": flow_a, "B": flow_b}), key="compare_gradients",
-                width="stretch")
+chart(gradient_norm_figure({"A": flow_a, "B": flow_b}), "compare_gradients",
+      describe_gradient_norms({"A": flow_a, "B": flow_b}))
 
 notices_panel(cfg_a, trace_a)
-st.subheader("Share")
+st.header("Share")
 st.markdown(f"Link to this comparison: `{link}`")

@@ -8,6 +8,8 @@ from rleaky_viz.navigation import PAGES
 from rleaky_viz.config import MYSTERY_FIELDS, control
 from rleaky_viz.mystery import MYSTERY_BASE, guess_slider, mystery_challenge, mystery_score, perfect_fit
 from rleaky_viz.ui import (run_or_stop, run_simulation, setup_page)
+from rleaky_viz.ui.charts import chart
+from rleaky_viz.describe import describe_mystery
 
 PAGE = PAGES["mystery"]
 MAX_SEED = 2**31 - 1
@@ -72,7 +74,7 @@ with st.expander("How the score is computed"):
                 "(1 − the van Rossum distance², normalised); membrane similarity is "
                 "1 − RMSE / (range of the target membrane), floored at 0.")
 
-st.plotly_chart(mystery_figure(target, yours), key="mystery_traces", width="stretch")
+chart(mystery_figure(target, yours), "mystery_traces", describe_mystery(target, yours))
 
 if reveal or st.session_state.get("_mystery_revealed") == seed:
     st.session_state["_mystery_revealed"] = seed

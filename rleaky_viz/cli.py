@@ -4,7 +4,13 @@
     rleaky-viz app [--port P] [--host H] [--theme light|dark]
     rleaky-viz simulate [--config F | --preset NAME] [--set FIELD=VALUE ...] --out F.csv|F.parquet
     rleaky-viz figure   [--config F | --preset NAME] [--set FIELD=VALUE ...] [--kind K] --out F.html
+    rleaky-viz nir      [--config F | --preset NAME | --nir F] [--set FIELD=VALUE ...] --out F.nir
     rleaky-viz presets
+
+``--nir FILE`` starts a run (or an export) from a NIR graph that holds a
+recurrent LIF layer (``rleaky_viz.nirgraph.from_nir``: the config, and the
+weights it cannot hold, which go to the run as its state dict); ``nir``
+writes the layer a config builds as a NIR graph (``nirgraph.write_nir``).
 
 ``--set`` values are read exactly as URL query values are
 (:meth:`SimConfig.from_query`), so ``--set reset_delay=false`` is a bool and
@@ -115,7 +121,9 @@ def config_from_args(args):
     from .config import SimConfig
     from .presets import PRESETS
 
-    if getattr(args, "config", None):
+    if getattr(args, "nir", None):
+        base = _nir_source(args)
+    elif getattr(args, "config", None):
         from .service import MAX_CONFIG_BYTES
 
         path = Path(args.config)
@@ -136,6 +144,19 @@ def config_from_args(args):
         return SimConfig.from_query(query, base=base)
     except ValueError as e:
         raise CliError(f"--set: {e}") from None
+
+
+def _nir_source(args):
+    """The config of ``--nir FILE``; the weights it cannot hold go to ``args.nir_state`` (bytes)."""
+    from .nirgraph import MAX_NIR_BYTES, NIRImportError, from_nir, state_dict_bytes
+
+    data = _read(args.nir, "--nir", MAX_NIR_BYTES)
+    try:
+        cfg, state = from_nir(data)
+    except NIRImportError as e:
+        raise CliError(f"--nir {Path(args.nir).name}: {e}") from None
+    args.nir_state = state_dict_bytes(state) if state else None
+    return cfg
 
 
 def _short(text) -> str:
@@ -256,20 +277,33 @@ def _uploads(cfg, args):
         csv = _read(args.input_csv, "--input-csv", MAX_CSV_BYTES)
     elif args.input_csv:
         raise CliError("--input-csv is used only with --set stimulus=csv")
-    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
-        if not args.state_dict:
-            raise CliError("weight_init=state_dict needs --state-dict FILE.pt (an snnTorch RLeaky "
-                           "state dict)")
-        pt = _read(args.state_dict, "--state-dict", MAX_STATE_DICT_BYTES)
-    elif args.state_dict:
-        raise CliError("--state-dict is used only with --set recurrence=linear weight_init=state_dict")
+    pt, pt_option = _state_dict_upload(cfg, args)
     try:
         prepare_uploads(cfg, csv, pt)  # refuse a bad file before anything runs
     except StimulusError as e:
         raise CliError(f"--input-csv: {e}") from None
     except StateDictError as e:
-        raise CliError(f"--state-dict: {e}") from None
+        raise CliError(f"{pt_option}: {e}") from None
     return csv, pt
+
+
+def _state_dict_upload(cfg, args):
+    """The state dict's bytes a config needs (from --state-dict, or the --nir graph's weights)."""
+    from .service import MAX_STATE_DICT_BYTES
+
+    from_nir = getattr(args, "nir_state", None)
+    if from_nir is not None and args.state_dict:
+        raise CliError("--state-dict cannot be used with --nir: the NIR graph holds the weights")
+    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
+        if from_nir is not None:
+            return from_nir, "--nir"
+        if not args.state_dict:
+            raise CliError("weight_init=state_dict needs --state-dict FILE.pt (an snnTorch RLeaky "
+                           "state dict)")
+        return _read(args.state_dict, "--state-dict", MAX_STATE_DICT_BYTES), "--state-dict"
+    if args.state_dict:
+        raise CliError("--state-dict is used only with --set recurrence=linear weight_init=state_dict")
+    return None, "--state-dict"
 
 
 def _run(cfg, args, export: str):
@@ -285,6 +319,9 @@ def _run(cfg, args, export: str):
                             max_work=float("inf"))  # the user's own machine: no time cap
     except service.StimulusError as e:  # a bad expression or CSV: name the stimulus it belongs to
         raise CliError(f"stimulus={cfg.stimulus}: {e}") from None
+    except service.StateDictError as e:  # weights that do not fit the layer: name their file
+        source = "--nir" if getattr(args, "nir_state", None) is not None else "--state-dict"
+        raise CliError(f"{source}: {e}") from None
     except service.USER_ERRORS as e:  # a state dict of the wrong shape, a run over budget
         raise CliError(str(e)) from None
     for notice in trace.notices:
@@ -379,6 +416,28 @@ def _cmd_figure(args) -> int:
     return 0
 
 
+def _cmd_nir(args) -> int:
+    from .nirgraph import NIRExportError, nir_bytes
+    from .service import load_state_dict_bytes
+    from .simulate import StateDictError
+
+    out = _check_out(args.out, (".nir",))
+    cfg = config_from_args(args)
+    pt, option = _state_dict_upload(cfg, args)
+    try:
+        state = load_state_dict_bytes(pt) if pt is not None else None
+        data = nir_bytes(cfg, state)
+    except NIRExportError as e:
+        raise CliError(f"{e} (change it with --set)") from None
+    except StateDictError as e:
+        raise CliError(f"{option}: {e}") from None
+    _write(out, data)
+    if not args.quiet:
+        print(f"{PROG}: wrote {out} (a NIR graph of {cfg.num_neurons} neuron"
+              f"{'s' if cfg.num_neurons > 1 else ''}, recurrence={cfg.recurrence})", file=sys.stderr)
+    return 0
+
+
 def _cmd_presets(args) -> int:
     from .presets import PRESETS
 
@@ -420,23 +479,28 @@ def _add_app_options(p: argparse.ArgumentParser) -> None:
                    help="start in this theme (users can still switch in the app's ⋮ menu)")
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse.ArgumentParser, run: bool = True) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--config", metavar="FILE",
                         help="a config JSON (as the app's 'Config JSON' export writes)")
     source.add_argument("--preset", metavar="NAME",
                         help="start from a preset (see 'rleaky-viz presets')")
+    source.add_argument("--nir", metavar="FILE",
+                        help="start from a NIR graph (.nir) holding a recurrent LIF layer, as "
+                             "snnTorch's export_to_nir or 'rleaky-viz nir' writes it")
     p.add_argument("--set", metavar="FIELD=VALUE", nargs="+", action="extend", default=[],
                    help="change a field, read as in a URL query (e.g. --set beta=0.8 "
                         "reset_delay=false); repeatable, the last one wins")
-    p.add_argument("--input-csv", metavar="FILE",
-                   help="input current for stimulus=csv (one column, or one per neuron)")
+    if run:
+        p.add_argument("--input-csv", metavar="FILE",
+                       help="input current for stimulus=csv (one column, or one per neuron)")
     p.add_argument("--state-dict", metavar="FILE",
                    help="snnTorch RLeaky state dict (.pt) for weight_init=state_dict; "
                         "loaded with weights_only=True")
-    p.add_argument("--max-mb", type=_positive, default=DEFAULT_MAX_MB,
-                   help=f"refuse runs (with the file they write) that need more memory "
-                        f"(default {DEFAULT_MAX_MB} MB)")
+    if run:
+        p.add_argument("--max-mb", type=_positive, default=DEFAULT_MAX_MB,
+                       help=f"refuse runs (with the file they write) that need more memory "
+                            f"(default {DEFAULT_MAX_MB} MB)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
 
 
@@ -477,13 +541,23 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--channel", type=_index, default=0, help="channel (conv, rate_map)")
     fig.add_argument("--out", required=True, metavar="FILE", help="fig.html")
 
+    export = commands.add_parser(
+        "nir", help="save the layer a configuration builds as a NIR graph (.nir)",
+        description="Write the neuron or population a configuration builds (its seeded weights, "
+                    "or --state-dict's) as a NIR graph: a LIF node and its recurrent edge, read "
+                    "by snnTorch's import_nir and other NIR tools. NIR's LIF resets to zero in "
+                    "the spike step: the config needs reset_mechanism=zero and "
+                    "reset_delay=false.")
+    _add_run_options(export, run=False)
+    export.add_argument("--out", required=True, metavar="FILE", help="net.nir")
+
     commands.add_parser("presets", help="list the presets (name, page, title)",
                         description="List the presets: name (for --preset), page, title.")
     return parser
 
 
 _COMMANDS = {"app": _cmd_app, "simulate": _cmd_simulate, "figure": _cmd_figure,
-             "presets": _cmd_presets}
+             "nir": _cmd_nir, "presets": _cmd_presets}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -28,7 +28,9 @@ claims, and how each claim is checked" lists them):
 * Learn's "same seed, same result" and its teacher's 5-step smoothing;
 * the Mystery score's stated formula and its "perfect fit" message;
 * the surrogates' parameter help texts (peaks, widths, steps, noise ranges) and
-  "every surrogate spikes identically".
+  "every surrogate spikes identically";
+* the NIR graph button's reasons and the note after a graph is opened
+  (``nirgraph.export_refusal``, ``nirgraph.describe_import``).
 """
 from __future__ import annotations
 
@@ -1872,3 +1874,106 @@ def test_sso_and_lso_below_and_above_threshold():
     for slope in (-2.0, 0.0, 0.1, 5.0):
         g = _dsdz("LSO", {"slope": slope}, Z)
         assert np.all(g[below] == slope) and np.all(g[~below] == 1)
+
+
+# ----------------------------------------------------------------------------- NIR (export panel, import)
+def _nir_reference(graph, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NIR's LIF stepped by forward Euler over Δt, written from its definition, with the
+    recurrent edge carrying the previous step's spikes: x is (T, batch, n)."""
+    from rleaky_viz.nirgraph import DT
+
+    lif = graph.nodes["lif"]
+    rec = graph.nodes.get("w_rec")
+    W = np.asarray(rec.weight) if rec is not None else None
+    b = np.asarray(getattr(rec, "bias", 0.0)) if rec is not None else 0.0
+    v = np.zeros(x.shape[1:])
+    s = np.zeros(x.shape[1:])
+    spikes, mems = [], []
+    for t in range(x.shape[0]):
+        current = x[t] + ((s @ W.T + b) if W is not None else 0.0)
+        v = v + DT / lif.tau * (lif.v_leak - v + lif.r * current)
+        s = (v > lif.v_threshold).astype(float)
+        v = np.where(s > 0, lif.v_reset, v)
+        spikes.append(s)
+        mems.append(v)
+    return np.stack(spikes), np.stack(mems)
+
+
+NIR_RUNS = [SimConfig(recurrence=r, num_neurons=n, beta=beta, V=0.6, weight_gain=2.0, amplitude=0.35,
+                      noise_std=0.3, stimulus="noise", input_spread=0.4 if n > 1 else 0.0,
+                      num_steps=120, reset_mechanism="zero", reset_delay=False, seed=5)
+            for r, n in (("one_to_one", 1), ("one_to_one", 4), ("linear", 6), ("none", 3))
+            for beta in (0.5, 0.9)]
+
+
+def test_the_nir_reset_words_nir_lif_is_the_zero_reset_in_the_spike_step():
+    """'NIR's LIF resets to 0 in the step of the spike, so it opens with reset_mechanism=zero and
+    reset_delay=False' (the import caption), and the export button's words: the exported graph,
+    run as NIR defines its LIF, spikes as the core does with that setting."""
+    from rleaky_viz.nirgraph import describe_import, from_nir, nir_bytes, to_nir
+
+    for cfg in NIR_RUNS:
+        trace = simulate(cfg)
+        ref_spk, ref_mem = _nir_reference(to_nir(cfg), trace.input.double().numpy())
+        assert np.array_equal(ref_spk, spikes(trace)), cfg
+        assert np.abs(ref_mem - trace.mem.double().numpy()).max() < 1e-4, cfg
+        back, state = from_nir(nir_bytes(cfg))
+        note = describe_import(back, state)
+        assert "reset_mechanism=zero and reset_delay=False" in note
+        assert (back.reset_mechanism, back.reset_delay) == ("zero", False)
+
+
+@pytest.mark.parametrize("changes", [dict(reset_mechanism="subtract"), dict(reset_mechanism="none"),
+                                     dict(reset_delay=True), dict(inhibition=True),
+                                     dict(graded_spikes_factor=1.5), dict(state_quant_bits=3)])
+def test_each_nir_refusal_is_shown_where_nir_would_run_otherwise(changes):
+    """The export button says why it is off; each reason names a setting under which the core
+    does not run as NIR's LIF (the same graph, stepped as NIR defines it, differs)."""
+    from rleaky_viz.nirgraph import export_refusal, to_nir
+
+    field = next(iter(changes))
+    differs = False
+    for cfg in NIR_RUNS:
+        if field == "inhibition" and cfg.num_neurons == 1:
+            continue
+        other = cfg.replace(**changes)
+        reason = export_refusal(other)
+        assert reason and reason.startswith(field), reason
+        assert export_refusal(cfg) is None
+        trace = simulate(other)
+        ref_spk, ref_mem = _nir_reference(to_nir(cfg), trace.input.double().numpy())
+        got = trace.spk.double().numpy()
+        differs |= (not np.array_equal(ref_spk, got)
+                    or np.abs(ref_mem - trace.mem.double().numpy()).max() > 1e-4)
+    assert differs, changes
+
+
+def test_the_nir_beta_refusal_and_the_imported_per_neuron_words():
+    """β ≥ 1 has no finite τ = Δt/(1-β); per-neuron β or θ 'come from the file (the sidebar's
+    value is not used)'; a dense layer runs 'with the file's weights'."""
+    import nir as nirlib
+
+    from rleaky_viz.nirgraph import DT, describe_import, export_refusal, from_nir
+
+    for beta in (1.0, 1.3):
+        assert export_refusal(SimConfig(beta=beta, reset_mechanism="zero", reset_delay=False)) \
+            .startswith("beta=")
+    n = 3
+    tau = DT / (1 - np.array([0.6, 0.7, 0.8]))
+    W = np.array([[0.0, 0.5, 0.0], [0.0, 0.0, 0.5], [0.5, 0.0, 0.0]])
+    graph = nirlib.NIRGraph(nodes={
+        "input": nirlib.Input(input_type=np.array([n])),
+        "lif": nirlib.LIF(tau=tau, r=tau / DT, v_leak=np.zeros(n), v_threshold=np.ones(n),
+                          v_reset=np.zeros(n)),
+        "w_rec": nirlib.Affine(weight=W, bias=np.full(n, 0.05)),
+        "output": nirlib.Output(output_type=np.array([n]))},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    cfg, state = from_nir(graph)
+    note = describe_import(cfg, state)
+    assert "β differ between neurons" in note and "the file's weights" in note
+    cfg = cfg.replace(amplitude=0.45, num_steps=80)
+    a, b = simulate(cfg, state_dict=state), simulate(cfg.replace(beta=0.2), state_dict=state)
+    assert torch.equal(a.spk, b.spk) and torch.equal(a.mem, b.mem) and a.spk.any()
+    assert np.array_equal(a.neuron.recurrent.weight.detach().double().numpy(), W.astype(np.float32))
+    ref_spk, _ = _nir_reference(graph, a.input.double().numpy())
+    assert np.array_equal(ref_spk, spikes(a))

@@ -5,7 +5,7 @@
   a comment line ``# -> text`` right after adds a further line: the block's
   output must be exactly those lines.  A first line ``# needs: module``
   skips the block when that module is absent.
-* The ``rleaky-viz simulate|figure|presets`` lines of the ```bash blocks run
+* The ``rleaky-viz simulate|figure|nir|presets`` lines of the ```bash blocks run
   through ``python -m rleaky_viz.cli`` and must succeed.
 * Files, images and pages the README names must exist; the URL flags and
   commands it documents must be the ones the code has.
@@ -86,7 +86,7 @@ def cli_lines() -> list[str]:
     for body in blocks("bash"):
         for line in body.splitlines():
             line = line.split("  #")[0].strip()
-            if re.match(r"rleaky-viz (simulate|figure|presets)\b", line):
+            if re.match(r"rleaky-viz (simulate|figure|nir|presets)\b", line):
                 lines.append(line)
     return lines
 
@@ -110,7 +110,7 @@ def test_documented_cli_options_exist():
     parser = build_parser()
     help_text = {name: sub.format_help() for name, sub in
                  parser._subparsers._group_actions[0].choices.items()}
-    assert set(help_text) == {"app", "simulate", "figure", "presets"}
+    assert set(help_text) == {"app", "simulate", "figure", "nir", "presets"}
     for option in re.findall(r"`(--[a-z-]+)", README):
         assert any(option in text for text in help_text.values()), option
     for kind in re.findall(r"`(\w+)`", README.split("`--kind` is", 1)[1].split("with `--neuron`")[0]):

@@ -22,6 +22,7 @@ from ..config import SimConfig, check_value
 from ..figures.live import live_chart_payload
 from ..live import live_fields, live_off_reason
 from ..navigation import Page
+from .charts import chart, chart_summary
 from .runner import encoded_live_frames, run_live_frames
 from .sidebar import apply_config, current_config
 
@@ -74,7 +75,7 @@ def _released(page: Page, key: str, cfg: SimConfig, on_release) -> None:
 def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, batch: int = 0,
                overlay: Optional[dict] = None, fig: Optional[go.Figure] = None,
                uploads: tuple = (None, None), allowed: Optional[Sequence[str]] = None,
-               on_release: Optional[Callable[[str, float], None]] = None):
+               on_release: Optional[Callable[[str, float], None]] = None, alt: Optional[str] = None):
     """Draw ``trace``'s neuron figure with live controls; returns its ``LiveFrames``.
 
     Returns None where the chart cannot follow a drag (then the plain chart is drawn).
@@ -85,7 +86,14 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
     would be too large, the plain chart is drawn with a caption saying why.
     ``on_release(field, value)``: what a release does (default: the value
     becomes a field of ``page``'s config, so the sidebar and URL show it).
+    ``alt``: the chart's text alternative (default ``describe.describe_trace``
+    of the run), shown under it (``ui.charts``); while a control moves, the
+    chart's own accessible name follows the frame (its title, in live.js).
     """
+    if alt is None:
+        from ..describe import describe_trace
+
+        alt = describe_trace(trace, neuron, batch)
     error = st.session_state.pop("_live_error", None)
     if error:
         st.error(f"Not applied: {error}")
@@ -101,9 +109,9 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
         from ..figures import neuron_figure
 
         st.caption(f"The chart follows the controls after each release only: {reason}.")
-        st.plotly_chart(fig if fig is not None else neuron_figure(trace, neuron=neuron, batch=batch,
-                                                                  overlay=overlay),
-                        key=f"{key}_plain", width="stretch")
+        chart(fig if fig is not None else neuron_figure(trace, neuron=neuron, batch=batch,
+                                                        overlay=overlay),
+              f"{key}_plain", alt)
         return None
     if fig is None:
         from ..figures import neuron_figure
@@ -113,4 +121,5 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
     encoded = encoded_live_frames(frames, *uploads, overlay=overlay is not None, base_names=names)
     payload = live_chart_payload(trace, frames, overlay, fig=fig, encoded=encoded)
     _component()(data=payload, key=key, on_release_change=functools.partial(_released, page, key, cfg, on_release))
+    chart_summary(alt, key)
     return frames

@@ -15,15 +15,18 @@ from ..config import SimConfig
 from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_parquet
 from ..explain import odd_corners
 from ..budget import MemoryBudgetError, check_budget, export_bytes
-from ..service import admit
+from ..nirgraph import (NIRImportError, describe_import, export_refusal, from_nir, nir_bytes,
+                        nir_export_bytes, state_dict_bytes)
+from ..service import admit, digest
 from ..simulate import Trace
+from .motion import watch_motion
 from .present import apply_presentation
 from .runner import USER_ERRORS, run_simulation
 
 T = TypeVar("T")
 
 __all__ = ["plain", "setup_page", "notices_panel", "error_panel", "export_panel", "run_or_stop",
-           "upload_widgets", "simulate_with_uploads"]
+           "upload_widgets", "simulate_with_uploads", "nir_upload"]
 
 _LOG = logging.getLogger("rleaky_viz")
 
@@ -45,6 +48,7 @@ def setup_page(title: str, icon: str = "⚡") -> None:
     st.set_page_config(page_title=f"{title} · rleaky-viz", page_icon=icon, layout="wide")
     _configure_torch()
     apply_presentation()  # ?present=1: projector-sized type
+    watch_motion()  # caption contrast, no animation under prefers-reduced-motion, and its report
 
 
 def notices_panel(cfg: SimConfig, trace: Optional[Trace] = None,
@@ -108,7 +112,8 @@ def _export_refusal(trace: Trace, export: str) -> Optional[str]:
 
 
 def export_panel(trace: Trace, fig: Union[go.Figure, Callable[[], go.Figure], None], name: str) -> None:
-    """Download buttons: traces (CSV, Parquet), config (JSON), figure (HTML), snnTorch code.
+    """Download buttons: traces (CSV, Parquet), config (JSON), figure (HTML), snnTorch code,
+    and the layer as a NIR graph (off, saying why, where NIR's LIF cannot hold the setting).
 
     ``fig`` may be a function that makes the figure: it is called only when
     the HTML is asked for (the live figure with its frames costs more to build).
@@ -117,7 +122,7 @@ def export_panel(trace: Trace, fig: Union[go.Figure, Callable[[], go.Figure], No
     export fits the server's memory budget (otherwise the button is off and
     says why).
     """
-    cols = st.columns(5)
+    cols = st.columns(6)
     def admitted(export: str, make: Callable[[], T]) -> Callable[[], T]:
         # written when clicked, inside the server's memory gate like any run
         def write() -> T:
@@ -146,6 +151,23 @@ def export_panel(trace: Trace, fig: Union[go.Figure, Callable[[], go.Figure], No
         col.download_button(label, data=b"" if refusal else data, file_name=file_name, mime=mime,
                             key=f"{name}_export_{export}",
                             on_click="ignore", disabled=refusal is not None, help=refusal)
+    _nir_button(cols[5], trace, name)
+
+
+def _nir_button(col, trace: Trace, name: str) -> None:
+    """The layer of the run (its weights as run) as a ``.nir`` file, made when clicked."""
+    refusal = export_refusal(trace.config, trace.neuron)
+
+    def write() -> bytes:
+        with admit(nir_export_bytes(trace.config)):
+            return nir_bytes(trace.config, neuron=trace.neuron)
+
+    help_text = (f"Not available here: {refusal}." if refusal else
+                 "The neuron or population as a NIR graph (a LIF node and its recurrent edge), "
+                 "for snnTorch's import_nir and other NIR tools.")
+    col.download_button("NIR graph", data=b"" if refusal else write, file_name=f"{name}.nir",
+                        mime="application/x-hdf5", key=f"{name}_export_nir", on_click="ignore",
+                        disabled=refusal is not None, help=help_text)
 
 
 def run_or_stop(run: Callable[[], T], link: str, expected: tuple = USER_ERRORS) -> T:
@@ -183,31 +205,77 @@ def _uploaded(label: str, types: list[str], key: str) -> Optional[bytes]:
     return upload.getvalue()
 
 
-def upload_widgets(cfg: SimConfig, key: str) -> tuple[Optional[bytes], Optional[bytes]]:
+def upload_widgets(cfg: SimConfig, key: str, nir=None) -> tuple[Optional[bytes], Optional[bytes]]:
     """The uploaders the config asks for: an input CSV, an snnTorch state dict.
 
     Returns ``(csv_bytes, pt_bytes)``; ``None`` where nothing is uploaded.  Their
     keys are ``<key>_csv`` and ``<key>_pt``; the export buttons' are
-    ``<name>_export_<format>``, so a page may use one name for both.
+    ``<name>_export_<format>``, so a page may use one name for both.  With
+    ``nir`` (the page, a ``navigation.Page``) a NIR graph can be opened too
+    (key ``<key>_nir``, :func:`nir_upload`); while it is, its weights are the
+    state dict.
     """
     csv = pt = None
+    imported = nir_upload(nir, key) if nir is not None else None
     if cfg.stimulus == "csv":
         csv = _uploaded("Input current CSV (one column for every neuron, or one per neuron)",
                         ["csv"], f"{key}_csv")
     if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
-        pt = _uploaded("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
-                       ["pt", "pth"], f"{key}_pt")
+        if imported is not None:
+            pt = imported
+        else:
+            pt = _uploaded("snnTorch RLeaky state dict (.pt, loaded with weights_only=True)",
+                           ["pt", "pth"], f"{key}_pt")
     return csv, pt
 
 
-def simulate_with_uploads(page, cfg: SimConfig, key: str, *, uploads: bool = False):
-    """The uploaders ``cfg`` asks for (keys ``<key>_csv``, ``<key>_pt``), then its cached run.
+def _nir_key(key: str) -> str:
+    return f"_nir:{key}"
+
+
+def nir_upload(page, key: str) -> Optional[bytes]:
+    """An uploader for a NIR graph; an opened graph becomes ``page``'s config.
+
+    A new file is read by ``nirgraph.from_nir``: on success its config is
+    applied (the sidebar shows it) and the page runs again; a file that
+    cannot be represented gets its message, naming the node or parameter.
+    Returns the weights of the graph in use, as state-dict bytes (None when
+    the graph needs none, or no graph is open).  Removing the file closes it.
+    """
+    from .sidebar import apply_config
+
+    with st.expander("Open a NIR graph (.nir)", expanded=_nir_key(key) in st.session_state):
+        data = _uploaded("NIR graph holding a recurrent LIF layer, as snnTorch's export_to_nir "
+                         "writes it", ["nir"], f"{key}_nir")
+        opened = st.session_state.get(_nir_key(key))
+        if data is None:
+            st.session_state.pop(_nir_key(key), None)
+            return None
+        if opened is not None and opened["digest"] == digest(data):
+            st.caption(plain(f"Exploring the NIR graph: {opened['text']}"))
+            return opened["pt"]
+        try:
+            cfg, state = from_nir(data)
+        except NIRImportError as e:
+            st.session_state.pop(_nir_key(key), None)  # the uploader no longer shows the old one
+            st.error(plain(str(e)), icon="⚠️")
+            return None
+        st.session_state[_nir_key(key)] = {"digest": digest(data), "text": describe_import(cfg, state),
+                                           "pt": state_dict_bytes(state) if state else None}
+        apply_config(cfg, page)
+        st.rerun()
+
+
+def simulate_with_uploads(page, cfg: SimConfig, key: str, *, uploads: bool = False,
+                          nir: bool = False):
+    """The uploaders ``cfg`` asks for (keys ``<key>_csv``, ``<key>_pt``; with ``nir``, a NIR
+    graph's, ``<key>_nir``), then its cached run.
 
     A run that fails shows the error panel in place, with ``page``'s link to
     this view, and the page stops there (:func:`run_or_stop`).  With
     ``uploads=True`` returns ``(trace, (csv_bytes, pt_bytes))``, for views
     that run the same setting again (the live chart's frames).
     """
-    csv, pt = upload_widgets(cfg, key)
+    csv, pt = upload_widgets(cfg, key, nir=page if nir else None)
     trace = run_or_stop(lambda: run_simulation(cfg, csv_bytes=csv, pt_bytes=pt), page.url(cfg))
     return (trace, (csv, pt)) if uploads else trace

@@ -1,5 +1,9 @@
 """The time cursor: show a run up to step ``t``, with Play/Pause, Step +1 and Reset.
 
+Play can always be paused (the same button), and it is off where the browser
+asks for reduced motion (``ui.motion.reduced_motion``): Step +1 and the
+slider still move through time.
+
 :func:`time_cursor` draws the cursor and returns ``t``; :func:`upto` cuts a
 trace to its first ``t + 1`` steps and :func:`freeze_ranges` gives the cut
 chart the axes of the whole run, so it grows instead of rescaling.  Play
@@ -17,6 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..core import RECORDABLE
+from .motion import reduced_motion
 
 __all__ = ["upto", "freeze_ranges", "time_cursor", "advance_time_cursor", "reset_time_cursor",
            "PLAY_FRAMES", "PLAY_INTERVAL_S"]
@@ -105,9 +110,11 @@ def time_cursor(num_steps: int, key: str = "explorer") -> int:
     ss[k["t"]] = min(max(0, int(ss[k["t"]])), last)
     ss[k["steps"]] = num_steps
 
-    def play():
-        ss[k["playing"]] = not ss.get(k["playing"], False)
-        if ss[k["playing"]] and ss[k["t"]] >= last:
+    def play(on: bool):
+        # what the button said when it was drawn (Play or Pause), not a toggle: a click that
+        # reaches the script twice (coalesced with Play's own rerun) still pauses
+        ss[k["playing"]] = on
+        if on and ss[k["t"]] >= last:
             ss[k["t"]] = 0  # play from the start again
 
     def step():
@@ -118,12 +125,19 @@ def time_cursor(num_steps: int, key: str = "explorer") -> int:
         ss[k["playing"]] = False
         ss[k["t"]] = 0
 
+    still = reduced_motion()  # the browser asks for reduced motion: nothing moves by itself
+    if still:
+        ss[k["playing"]] = False
     playing = ss.get(k["playing"], False)
     cols = st.columns([5, 1, 1, 1], vertical_alignment="bottom")
     cols[0].slider("show up to step t", 0, last, key=k["t"],
                    help="Time cursor: the charts show steps 0 to t. Play runs it forward.")
     cols[1].button("⏸ Pause" if playing else "▶ Play", key=f"{key}_t_play", on_click=play,
-                   width="stretch")
+                   args=(not playing,), width="stretch", disabled=still,
+                   help=("Your browser asks for reduced motion, so Play is off: move through "
+                         "time with Step +1 or the slider." if still else
+                         "Pause stops it where it is." if playing else
+                         "Runs the cursor forward by itself; press again to pause."))
     cols[2].button("Step +1", key=f"{key}_t_step", on_click=step, width="stretch",
                    disabled=ss[k["t"]] >= last)
     cols[3].button("Reset", key=f"{key}_t_reset", on_click=reset, width="stretch",
@@ -141,7 +155,7 @@ def advance_time_cursor(num_steps: int, key: str = "explorer") -> None:
     """While playing: wait a frame, move ``t`` on and rerun; stop at the last step."""
     k = _keys(key)
     ss = st.session_state
-    if not ss.get(k["playing"]):
+    if not ss.get(k["playing"]) or reduced_motion():
         return
     t, last = ss.get(k["t"], 0), num_steps - 1
     if t >= last:

@@ -128,7 +128,7 @@ ACTIONS = {"Learn": _train_a_little}
 def test_every_page_loads_and_shows_its_charts(page, app_server, file, path, tmp_path):
     open_app(page, f"{app_server}/{path}")
     ACTIONS.get(path, lambda p: None)(page)
-    if "plotly_chart(" in (ROOT / file).read_text():
+    if re.search(r"\b(plotly_)?chart\(", (ROOT / file).read_text()):  # st.plotly_chart or ui.charts.chart
         wait_charts(page, 1)
     assert_no_exception(page)
     assert page.locator("[data-testid='stSidebar']").count() == 1

@@ -17,6 +17,11 @@
 // element with data-live-chart; its `rleakyLive` property gives the controls, each frame
 // as plain arrays (frame(field, k)) and the counters a benchmark reads.  data-shown says
 // which frame is drawn, data-settled which one plotly.js itself has drawn.
+//
+// Accessibility: the chart is role="figure" with an accessible name that follows the frame
+// drawn (its title: the neuron, its spike count and steps); the page puts the run's text
+// alternative right under the component ("Chart summary", rleaky_viz/ui/charts.py).  Nothing
+// here moves by itself: frames change only while a control is moved.
 
 const PLOTLY_SRC = new URL("./plotly.min.js", import.meta.url).href;
 const SVG = "http://www.w3.org/2000/svg";
@@ -168,6 +173,12 @@ function rangesFor(state, fields) {
   return out;
 }
 
+// the chart's accessible name: its title as plain text (plotly titles carry <br>, <sup>)
+function nameChart(state, title) {
+  const text = String(title || "").replace(/<br\s*\/?>/gi, ". ").replace(/<[^>]*>/g, "").trim();
+  state.chart.setAttribute("aria-label", `Live chart. ${text}. Its summary follows the chart.`);
+}
+
 function fmt(v) {
   return Number.isInteger(v) ? String(v) : String(+v.toPrecision(6));
 }
@@ -217,6 +228,7 @@ function drawFull(state, traces, title, shown) {
     layout[name] = Object.assign({}, layout[name] || {}, { range, autorange: false });
   }
   const config = Object.assign({}, state.config, { displayModeBar: width >= 640 ? "hover" : false });
+  nameChart(state, title);
   removeLayer(state);
   state.drawing = state.Plotly.react(state.chart, traces, themed(narrowLayout(layout, width), state.root),
                                      config)
@@ -369,6 +381,7 @@ function drawLayer(state, traces, title) {
   });
   const heading = state.chart.querySelector(".g-gtitle .gtitle");
   if (heading && heading.textContent !== title) heading.textContent = title;
+  nameChart(state, title);
   state.chart.classList.add("rl-previewing");
   return true;
 }
@@ -496,6 +509,8 @@ export default function (component) {
     const chart = document.createElement("div");
     chart.className = "rl-chart";
     chart.setAttribute("data-live-chart", "");
+    chart.setAttribute("role", "figure");  // not "img": plotly.js puts focusable parts inside
+    chart.setAttribute("aria-label", "Live chart (loading). Its summary follows the chart.");
     chart.rleakyLive = { updates: 0, latencies: [], releases: 0, controls: null, frame: null };
     root.append(controls, chart);
     parentElement.appendChild(root);
