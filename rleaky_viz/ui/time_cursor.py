@@ -1,6 +1,6 @@
-"""The time cursor: show a run up to step ``t``, with Play/Pause, Step +1 and Reset.
+"""The time cursor: show a run up to step ``t``, with Play, Pause, Step +1 and Reset.
 
-Play can always be paused (the same button), and it is off where the browser
+Play can always be paused (Pause, next to it), and it is off where the browser
 asks for reduced motion (``ui.motion.reduced_motion``): Step +1 and the
 slider still move through time.
 
@@ -90,7 +90,7 @@ def _stride(num_steps: int) -> int:
 
 
 def time_cursor(num_steps: int, key: str = "explorer") -> int:
-    """Draw "show up to step t" with Play/Pause, Step +1 and Reset; return ``t``.
+    """Draw "show up to step t" with Play, Pause, Step +1 and Reset; return ``t``.
 
     ``t`` starts at the last step (the whole run), stays where it is when
     the run changes (clamped to the new length), and follows the end if it
@@ -110,12 +110,16 @@ def time_cursor(num_steps: int, key: str = "explorer") -> int:
     ss[k["t"]] = min(max(0, int(ss[k["t"]])), last)
     ss[k["steps"]] = num_steps
 
-    def play(on: bool):
-        # what the button said when it was drawn (Play or Pause), not a toggle: a click that
-        # reaches the script twice (coalesced with Play's own rerun) still pauses
-        ss[k["playing"]] = on
-        if on and ss[k["t"]] >= last:
+    # Play and Pause are two buttons, each with a callback that sets what it says: a click
+    # on one keyed button whose label changed reaches a callback with the first drawing's
+    # arguments, and one that lands while Play's own rerun runs sees older state
+    def play():
+        ss[k["playing"]] = True
+        if ss[k["t"]] >= last:
             ss[k["t"]] = 0  # play from the start again
+
+    def pause():
+        ss[k["playing"]] = False
 
     def step():
         ss[k["playing"]] = False
@@ -129,18 +133,19 @@ def time_cursor(num_steps: int, key: str = "explorer") -> int:
     if still:
         ss[k["playing"]] = False
     playing = ss.get(k["playing"], False)
-    cols = st.columns([5, 1, 1, 1], vertical_alignment="bottom")
+    cols = st.columns([5, 1, 1, 1, 1], vertical_alignment="bottom")
     cols[0].slider("show up to step t", 0, last, key=k["t"],
                    help="Time cursor: the charts show steps 0 to t. Play runs it forward.")
-    cols[1].button("⏸ Pause" if playing else "▶ Play", key=f"{key}_t_play", on_click=play,
-                   args=(not playing,), width="stretch", disabled=still,
+    cols[1].button("▶ Play", key=f"{key}_t_play", on_click=play, width="stretch",
+                   disabled=still or playing,
                    help=("Your browser asks for reduced motion, so Play is off: move through "
                          "time with Step +1 or the slider." if still else
-                         "Pause stops it where it is." if playing else
-                         "Runs the cursor forward by itself; press again to pause."))
-    cols[2].button("Step +1", key=f"{key}_t_step", on_click=step, width="stretch",
+                         "Runs the cursor forward by itself; Pause stops it."))
+    cols[2].button("⏸ Pause", key=f"{key}_t_pause", on_click=pause, width="stretch",
+                   disabled=not playing, help="Stops the cursor where it is.")
+    cols[3].button("Step +1", key=f"{key}_t_step", on_click=step, width="stretch",
                    disabled=ss[k["t"]] >= last)
-    cols[3].button("Reset", key=f"{key}_t_reset", on_click=reset, width="stretch",
+    cols[4].button("Reset", key=f"{key}_t_reset", on_click=reset, width="stretch",
                    help="Back to step 0")
     return ss[k["t"]]
 
@@ -160,7 +165,7 @@ def advance_time_cursor(num_steps: int, key: str = "explorer") -> None:
     t, last = ss.get(k["t"], 0), num_steps - 1
     if t >= last:
         ss[k["playing"]] = False
-        st.rerun()  # redraw the button as Play
+        st.rerun()  # redraw Play on and Pause off
     time.sleep(PLAY_INTERVAL_S)
     ss[k["next"]] = min(last, t + _stride(num_steps))
     st.rerun()
