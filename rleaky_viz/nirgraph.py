@@ -291,12 +291,9 @@ def read_graph(data: bytes) -> _Node:
     """The graph in a ``.nir`` file's bytes, read bounded and checked (not a ``nir.NIRGraph``)."""
     import h5py
 
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise NIRImportError("NIR file: the upload must be a file")
-    data = bytes(data)
-    if len(data) > MAX_NIR_BYTES:
-        raise _fail(f"the file is {len(data) / 2**20:.1f} MB; at most "
-                    f"{MAX_NIR_BYTES / 2**20:g} MB are allowed")
+    from .service import upload_bytes
+
+    data = upload_bytes(data, MAX_NIR_BYTES, "NIR file", NIRImportError)
     if not data.startswith(_HDF5_SIGNATURE):
         raise _fail("the file is not HDF5, the format nir.write writes (.nir)")
     budget = _Budget()

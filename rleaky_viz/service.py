@@ -265,6 +265,19 @@ def _check_tensor(key: str, value: torch.Tensor) -> None:
         raise StateDictError(f"{where} has no values saved")
 
 
+def upload_bytes(data, limit: int, what: str, error: type = None) -> bytes:
+    """An upload as ``bytes``, or ``error`` (default :class:`UploadError`) naming ``what`` when
+    it is not a file's content or is larger than ``limit`` bytes."""
+    error = error or UploadError
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise error(f"{what}: the upload must be a file")
+    data = bytes(data)
+    if len(data) > limit:
+        raise error(f"{what}: the file is {len(data) / 2**20:.1f} MB; at most {_size(limit)} "
+                    "are allowed")
+    return data
+
+
 def load_state_dict_bytes(data: bytes) -> dict:
     """An uploaded ``.pt`` state dict, checked before, while and after ``torch.load``.
 
@@ -274,12 +287,7 @@ def load_state_dict_bytes(data: bytes) -> dict:
     CPU with its values, and of a bounded size.  Values are checked against
     the layer they go into by ``simulate.load_recurrent_state``.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise StateDictError("state dict: the upload must be a file")
-    data = bytes(data)
-    if len(data) > MAX_STATE_DICT_BYTES:
-        raise StateDictError(f"state dict: the file is {len(data) / 2**20:.1f} MB; at most "
-                             f"{_size(MAX_STATE_DICT_BYTES)} are allowed")
+    data = upload_bytes(data, MAX_STATE_DICT_BYTES, "state dict", StateDictError)
     _check_archive(data)
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

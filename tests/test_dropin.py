@@ -48,6 +48,7 @@ import snntorch
 import snntorch.utils
 
 from rleaky_viz.core import OneToOne, reset
+from _oracle import run_steps
 
 TWO_STEPS = torch.tensor([[0.25], [0.0]])  # (T, 1): a quarter, then nothing
 
@@ -57,13 +58,7 @@ def _one_to_one(**kwargs) -> RLeaky:
 
 
 def test_a_silent_step_adds_the_leaked_membrane_the_input_and_v_times_the_spike():
-    neuron = _one_to_one()
-    spk, mem = neuron.init_rleaky()
-    mems, spks = [], []
-    for x in TWO_STEPS:
-        spk, mem = neuron(x, spk, mem)
-        mems.append(mem)
-        spks.append(spk)
+    spks, mems = run_steps(_one_to_one(), TWO_STEPS)
     assert torch.equal(mems[1], mems[0] * 0.5 + TWO_STEPS[1] + 0.5 * spks[0])
     assert torch.equal(spks[0], spks[1]) and not spks[0].any()
 
