@@ -43,6 +43,7 @@ def open_explorer(page, url: str, query: str = "") -> None:
     page.wait_for_function(IDLE_JS)
     page.wait_for_selector(f"{LIVE} .main-svg")
     page.wait_for_function("() => document.querySelector('[data-live-chart]').rleakyLive.updates > 0")
+    page.wait_for_selector("[data-live-chart][data-frames=in]", state="attached")
 
 
 def _query(page) -> dict:

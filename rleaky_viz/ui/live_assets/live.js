@@ -16,7 +16,8 @@
 // Testability: each control is <input type="range" data-param="<field>">, the chart is the
 // element with data-live-chart; its `rleakyLive` property gives the controls, each frame
 // as plain arrays (frame(field, k)) and the counters a benchmark reads.  data-shown says
-// which frame is drawn, data-settled which one plotly.js itself has drawn.
+// which frame is drawn, data-settled which one plotly.js itself has drawn, data-frames
+// whether the frames are in ("in") or still being inflated after the run was drawn.
 //
 // Accessibility: the chart is role="figure" with an accessible name that follows the frame
 // drawn (its title: the neuron, its spike count and steps); the page puts the run's text
@@ -60,18 +61,21 @@ async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-async function unpack(data) {
+// the header (JSON: the figure, the controls, how each frame is encoded) is read at once;
+// the frames' arrays are inflated asynchronously (DecompressionStream has no sync form)
+function readHeader(data) {
   const bytes = asBytes(data);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic !== "RLV1") throw new Error(`unknown live chart data (${magic})`);
   const n = new DataView(bytes.buffer, bytes.byteOffset + 4, 4).getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
   const start = 8 + n + ((8 - ((8 + n) % 8)) % 8);
-  let blob = bytes.subarray(start);
-  blob = header.compressed === "deflate" ? await inflate(blob) : blob.slice();  // slice: aligned
-  header.arrays = header.arrays.map((a) => new DTYPES[a.dtype](blob.buffer, blob.byteOffset + a.offset,
-                                                               a.length));
-  return header;
+  return { header, blob: bytes.subarray(start) };
+}
+
+async function readArrays({ header, blob }) {
+  const raw = header.compressed === "deflate" ? await inflate(blob) : blob.slice();  // slice: aligned
+  return header.arrays.map((a) => new DTYPES[a.dtype](raw.buffer, raw.byteOffset + a.offset, a.length));
 }
 
 // a plotly.js typed-array spec ({dtype, bdata}) as a typed array
@@ -414,12 +418,16 @@ function schedule(state, field, k) {
   state.raf = requestAnimationFrame(() => {
     state.raf = 0;
     const [f, i] = state.want;
-    (state.drawing || Promise.resolve()).then(() => show(state, f, i));
+    Promise.all([state.drawing, state.arraysReady]).then(() => show(state, f, i));
   });
 }
 
 // the axes of control `field`: they hold all of its frames (drawn once, as the hand arrives)
 function holdAxesFor(state, field) {
+  if (!state.arraysIn) {  // the frames are still being inflated: hold the axes once they are in
+    state.arraysReady.then(() => holdAxesFor(state, field));
+    return;
+  }
   if (state.rangeField === field) return;
   state.rangeField = field;
   const ranges = rangesFor(state, [field]);
@@ -485,13 +493,40 @@ function apply(state) {
   for (const t of fig.data) state.baseByName[t.name] = t;
   const live = state.chart.rleakyLive;
   live.controls = state.data.controls;
-  live.frame = (field, k) => plain(frameOf(state, field, k));
+  live.frame = (field, k) => {
+    if (!state.arraysIn) throw new Error("the frames are still being inflated (data-frames)");
+    return plain(frameOf(state, field, k));
+  };
   buildControls(state);
   const fields = state.data.controls.map((c) => c.field);
-  // the axes hold the frames of the control last moved (before any is: the figure's own)
-  state.ranges = fields.includes(state.rangeField) ? rangesFor(state, [state.rangeField]) : {};
+  // the axes hold the frames of the control last moved (before any is: the figure's own);
+  // before the frames are inflated they keep the ranges held so far, which after a release
+  // are the same (a control's positions span its whole range, wherever it stands)
+  const held = fields.includes(state.rangeField);
+  if (state.arraysIn) state.ranges = held ? rangesFor(state, [state.rangeField]) : {};
+  else if (!held) state.ranges = {};
   clearTimeout(state.settleTimer);
   return drawFull(state, fig.data, fig.layout.title ? fig.layout.title.text : "", "authoritative");
+}
+
+// the frames are in: hold the axes the moved control's frames need, redrawn only if they
+// differ from those the authoritative run was drawn on
+function arraysArrived(state, header, arrays) {
+  if (state.data !== header) return;  // a newer run has come meanwhile
+  header.arrays = arrays;
+  state.arraysIn = true;
+  state.chart.dataset.frames = "in";
+  const fields = header.controls.map((c) => c.field);
+  if (!fields.includes(state.rangeField)) return;
+  const ranges = rangesFor(state, [state.rangeField]);
+  if (JSON.stringify(ranges) === JSON.stringify(state.ranges)) return;
+  state.ranges = ranges;
+  const fig = state.figure;
+  return Promise.resolve(state.drawing).then(() => {
+    if (state.data === header && state.chart.dataset.shown === "authoritative") {
+      return drawFull(state, fig.data, fig.layout.title ? fig.layout.title.text : "", "authoritative");
+    }
+  });
 }
 
 let uid = 0;
@@ -522,11 +557,27 @@ export default function (component) {
     });
   }
   state.setStateValue = setStateValue;
-  const flushNow = () => Promise.all([loadPlotly(), unpack(data)]).then(([Plotly, header]) => {
-    state.Plotly = Plotly;
-    state.data = header;
-    return apply(state);
-  });
+  // the authoritative run is drawn as soon as its data is here, in this very call when
+  // plotly.js is loaded (nothing else on the page gets to run first), and the frames follow
+  const flushNow = () => {
+    let parsed;
+    try {
+      parsed = readHeader(data);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { header } = parsed;
+    const arrays = readArrays(parsed);
+    const draw = (Plotly) => {
+      state.Plotly = Plotly;
+      state.data = header;
+      state.arraysIn = false;
+      state.chart.dataset.frames = "inflating";
+      state.arraysReady = arrays.then((a) => arraysArrived(state, header, a));
+      return apply(state);
+    };
+    return window.Plotly ? draw(window.Plotly) : loadPlotly().then(draw);
+  };
   const fail = (e) => { state.chart.textContent = `The live chart could not start: ${e.message}`; };
   if (state.dragging) {  // a rerun that arrives mid-drag waits for the release
     state.deferred = () => flushNow().catch(fail);
