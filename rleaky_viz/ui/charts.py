@@ -24,12 +24,14 @@ def chart_summary(alt: str, key: str, where=None) -> None:
 
 
 def chart(fig, key: str, alt: str, *, where=None, **options):
-    """``st.plotly_chart(fig, key=key, width="stretch", **options)`` and its text alternative below.
+    """``st.plotly_chart(fig, key=key, width="stretch", alt=alt, **options)`` and ``alt`` below it.
 
     ``where``: a column or container to draw into (default: the page).
     Returns what ``st.plotly_chart`` returns (the selection with ``on_select``).
     """
     options.setdefault("width", "stretch")
+    # the same text is the chart's accessible name (Streamlit sets it on the chart itself)
+    options.setdefault("alt", alt)
     target = where or st
     event = target.plotly_chart(fig, key=key, **options)
     chart_summary(alt, key, where)
