@@ -19,6 +19,7 @@ Pure PyTorch, numpy and pandas: nothing here imports Streamlit or Plotly.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import numbers
@@ -220,6 +221,18 @@ def _batched(cfg: SimConfig, points: Sequence[tuple], names: Sequence[str], uplo
     return neuron, currents, index
 
 
+@functools.lru_cache(maxsize=4096)
+def _checked_cached(name: str, value: float):
+    return check_value(name, value)
+
+
+def _checked(name: str, value):
+    """``check_value``, remembered for plain floats (a live chart's points repeat each value)."""
+    if type(value) is float:
+        return _checked_cached(name, value)
+    return check_value(name, value)
+
+
 def point_rollout(cfg: SimConfig, names: Sequence[str], points: Sequence[Sequence[float]], *,
                   upload: Optional[np.ndarray] = None,
                   state_dict: Optional[Mapping[str, torch.Tensor]] = None,
@@ -240,7 +253,7 @@ def point_rollout(cfg: SimConfig, names: Sequence[str], points: Sequence[Sequenc
         if name not in SWEEPABLE:
             raise ValueError(f"{name} cannot vary per batch element; the fields that can are "
                              f"{', '.join(SWEEPABLE)}")
-    points = [tuple(check_value(n, v) for n, v in zip(names, p)) for p in points]
+    points = [tuple(_checked(n, v) for n, v in zip(names, p)) for p in points]
     if not points:
         raise ValueError("point_rollout needs at least one point")
     if not 0 <= int(sample) < cfg.batch_size:
