@@ -44,7 +44,26 @@ def _configure_torch() -> bool:
     return True
 
 
+def _leave_pages_folder_mode() -> None:
+    """Run app.py's ``st.navigation`` even for a deep link that is the server's first visit.
+
+    Until some session has run ``st.navigation`` since the server started, Streamlit
+    serves a link such as ``/Lesson?...`` straight from ``pages/`` in its older
+    multipage mode: the page runs, but the sidebar lists the files ("app", no sections,
+    no icons).  The first page to see that mode ends it and reruns, so ``app.py``
+    declares the pages and runs the linked one.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without it has no such mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False) and st.runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def setup_page(title: str, icon: str = "⚡") -> None:
+    _leave_pages_folder_mode()
     st.set_page_config(page_title=f"{title} · rleaky-viz", page_icon=icon, layout="wide")
     _configure_torch()
     apply_presentation()  # ?present=1: projector-sized type
