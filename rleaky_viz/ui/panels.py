@@ -54,12 +54,16 @@ def _leave_pages_folder_mode() -> None:
     declares the pages and runs the linked one.
     """
     try:
+        from streamlit.runtime import Runtime
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a Streamlit without it has no such mode
         return
-    if getattr(PagesManager, "uses_pages_directory", False) and st.runtime.exists():
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not getattr(PagesManager, "uses_pages_directory", False) or not Runtime.exists():
+        return
+    if type(Runtime.instance()) is not Runtime:
+        return  # AppTest's stand-in runtime, which sets that mode again before every run
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 
 def setup_page(title: str, icon: str = "⚡") -> None:
