@@ -95,6 +95,19 @@ def _firing_words(f: dict) -> str:
     return words
 
 
+def _where_largest(values: np.ndarray, unit: str, place=None) -> str:
+    """Where ``values`` is largest: its place, or how many share it, or that all are equal."""
+    values = np.asarray(values)
+    named, place = place is not None, place or str
+    top = values.max()
+    if top == values.min():
+        return f"the same at every {unit}"
+    at = np.flatnonzero(values.ravel() == top)
+    if at.size == 1:
+        return f"at {place(int(at[0]))}" if named else f"at {unit} {place(int(at[0]))}"
+    return f"at {at.size} {unit}s, the first {place(int(at[0]))}"
+
+
 def describe_trace(trace, neuron: int = 0, batch: int = 0) -> str:
     """The neuron chart (input, membrane, spikes): count, first spike, ISI mean ± std, U's range."""
     f = neuron_facts(trace, neuron, batch)
@@ -108,13 +121,15 @@ def describe_breakdown(trace, neuron: int = 0, batch: int = 0) -> str:
     inp = _series(trace.input, batch, neuron).astype(np.float64)
     rec = _series(trace.recurrent, batch, neuron).astype(np.float64)
     mem = _series(trace.mem, batch, neuron).astype(np.float64)
-    reset = mem - (leak + inp + rec)  # as breakdown_figure draws it
+    reset = mem - (leak + inp + rec)  # what the reset (and quantisation) took away
     # float32 rounding of the recorded terms leaves ~1e-7 of their size: that is no reset
     noise = 1e-5 * (np.abs(leak) + np.abs(inp) + np.abs(rec) + np.abs(mem) + 1.0)
     reset = np.where(np.abs(reset) > noise, reset, 0.0)
     acted = int((reset != 0).sum())
+    # with state quantisation the last term also holds what rounding to the levels moved
+    term = "reset and quantisation" if trace.config.state_quant_bits else "reset"
     return (f"Terms of U[t] summed over {mem.shape[0]} steps: leak {num(leak.sum())}, input "
-            f"{num(inp.sum())}, recurrent {num(rec.sum())}, reset {num(reset.sum())} "
+            f"{num(inp.sum())}, recurrent {num(rec.sum())}, {term} {num(reset.sum())} "
             f"(non-zero on {acted} steps); U ends at {num(mem[-1])}.")
 
 
@@ -136,18 +151,21 @@ def describe_population(trace, batch: int = 0) -> str:
     if total == 0:
         return words + "."
     first = np.nanmin(per["first_spike"])
-    busiest = int(np.argmax(count))
+    top = int(count.max())
+    busiest = np.flatnonzero(count == top)
+    who = (f"the busiest, neuron {int(busiest[0])}," if busiest.size == 1 else
+           f"the busiest {busiest.size} (the first neuron {int(busiest[0])}) each")
     return (words + f"; {int((count > 0).sum())} of {N:,} neurons fire, the first at step "
-            f"{int(first)}; the busiest, neuron {busiest}, fires {int(count[busiest]):,} times.")
+            f"{int(first)}; {who} fire{'s' if busiest.size == 1 else ''} {top:,} times.")
 
 
 def describe_rate(trace, batch: int = 0) -> str:
     """The population rate chart: spikes per step across the neurons (the chart smooths them)."""
     fired = _flat(trace.spk, batch) != 0
     per_step = fired.sum(1)
-    peak = int(np.argmax(per_step))
     return (f"Spikes per step across {fired.shape[1]:,} neurons over {fired.shape[0]:,} steps: "
-            f"mean {num(per_step.mean())}, most {int(per_step[peak])} at step {peak}, fewest "
+            f"mean {num(per_step.mean())}, most {int(per_step.max())} "
+            f"{_where_largest(per_step, 'step')}, fewest "
             f"{int(per_step.min())} (the chart shows their running mean per neuron).")
 
 
@@ -212,18 +230,21 @@ def describe_conv_frames(trace, channel: int = 0, batch: int = 0) -> str:
     if per_step.sum() == 0:
         return words + "."
     first = int(np.flatnonzero(per_step)[0])
-    peak = int(np.argmax(per_step))
-    return words + (f", the first at step {first}; the most in one step {int(per_step[peak])} of "
-                    f"{h * w}, at step {peak}.")
+    return words + (f", the first at step {first}; the most in one step {int(per_step.max())} of "
+                    f"{h * w}, {_where_largest(per_step, 'step')}.")
 
 
 def describe_rate_map(trace, channel: int = 0, batch: int = 0) -> str:
     """The rate map: spikes per step of each cell, its range and the busiest cell."""
     rate = _channel(trace, channel, batch).mean(0)
-    r, c = np.unravel_index(np.argmax(rate), rate.shape)
+
+    def cell(i: int) -> str:
+        r, c = np.unravel_index(i, rate.shape)
+        return f"row {r}, column {c}"
+
     return (f"Firing rate of the {rate.shape[0]} × {rate.shape[1]} cells of channel {channel}: "
-            f"from {num(rate.min())} to {num(rate.max())} spikes per step (highest at row {r}, "
-            f"column {c}), mean {num(rate.mean())}.")
+            f"from {num(rate.min())} to {num(rate.max())} spikes per step (highest "
+            f"{_where_largest(rate, 'cell', cell)}), mean {num(rate.mean())}.")
 
 
 # ----------------------------------------------------------------------------- surrogates
@@ -241,9 +262,8 @@ def describe_surrogates(table) -> str:
 # ----------------------------------------------------------------------------- gradients
 
 def _norm_words(norms: np.ndarray) -> str:
-    peak = int(np.argmax(norms))
     return (f"{num(norms[0])} at step 0, {num(norms[-1])} at step {norms.size - 1}, largest "
-            f"{num(norms[peak])} at step {peak}")
+            f"{num(norms.max())} {_where_largest(norms, 'step')}")
 
 
 def describe_gradient_norms(flow) -> str:
@@ -258,19 +278,24 @@ def describe_gradient_norms(flow) -> str:
 def describe_jacobian(flow, neuron: int = 0, batch: int = 0) -> str:
     """|∂U[t+1]/∂U[t]| of one neuron: steps above and below 1, its range, the product over the run."""
     jac = np.abs(_series(flow.jacobian, batch, neuron).astype(np.float64))[:-1]
-    with np.errstate(over="ignore", under="ignore"):
-        product = float(np.prod(jac))
+    with np.errstate(divide="ignore"):
+        exponent = float(np.log10(jac).sum())  # the product in float64 under- or overflows
+    if not np.isfinite(exponent):
+        product = "0" if exponent < 0 else "infinite"
+    elif abs(exponent) < 300:
+        product = num(10.0 ** exponent)
+    else:
+        product = f"about 10^{exponent:.0f}"
     return (f"|∂U[t+1]/∂U[t]| of neuron {neuron} over {jac.size} steps: above 1 on "
             f"{int((jac > 1).sum())}, below 1 on {int((jac < 1).sum())}; from {num(jac.min())} to "
-            f"{num(jac.max())}; their product {num(product)}.")
+            f"{num(jac.max())}; their product {product}.")
 
 
 def describe_surrogate_trajectory(flow, neuron: int = 0, batch: int = 0) -> str:
     """dS/dz along one neuron's run: range, where it peaks, steps where it is zero."""
     sg = _series(flow.surrogate_grad, batch, neuron).astype(np.float64)
-    peak = int(np.argmax(sg))
     return (f"Surrogate derivative dS/dz along neuron {neuron}'s {sg.size} steps: from "
-            f"{num(sg.min())} to {num(sg[peak])} (at step {peak}); exactly 0 on "
+            f"{num(sg.min())} to {num(sg.max())} ({_where_largest(sg, 'step')}); exactly 0 on "
             f"{int((sg == 0).sum())} steps, where no gradient passes the spike.")
 
 

@@ -121,5 +121,7 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
     encoded = encoded_live_frames(frames, *uploads, overlay=overlay is not None, base_names=names)
     payload = live_chart_payload(trace, frames, overlay, fig=fig, encoded=encoded)
     _component()(data=payload, key=key, on_release_change=functools.partial(_released, page, key, cfg, on_release))
-    chart_summary(alt, key)
+    # while a control is dragged the chart shows other runs: the summary says which it is
+    chart_summary("At the sidebar's settings (what the chart shows when no control is being "
+                  "dragged): " + alt, key)
     return frames

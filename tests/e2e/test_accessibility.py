@@ -192,7 +192,8 @@ def test_the_explorers_summary_is_the_runs_own_sentence(page, app_server):
     _idle(page)
     cfg = PAGES["neuron"].default_config.replace(num_steps=120, amplitude=0.25, seed=4)
     summary = page.locator(".st-key-chart_summary_explorer_live").inner_text().strip()
-    assert summary == "Chart summary: " + describe_trace(simulate(cfg))
+    assert summary == ("Chart summary: At the sidebar's settings (what the chart shows when no "
+                       "control is being dragged): " + describe_trace(simulate(cfg)))
     # the live chart itself is named, from the frame it shows
     label = page.locator("[data-live-chart]").get_attribute("aria-label")
     spikes = int((simulate(cfg).spk != 0).sum())
