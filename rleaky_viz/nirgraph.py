@@ -104,7 +104,8 @@ def export_refusal(cfg: SimConfig, neuron=None) -> Optional[str]:
 def nir_export_bytes(cfg: SimConfig) -> int:
     """An upper bound of what writing ``cfg``'s graph allocates: the layer in float32 and a
     few float64 copies of its weights (the graph, h5py's buffers, the file), plus 16 MB."""
-    weights = cfg.num_neurons ** 2 if cfg.recurrence == "linear" else cfg.num_neurons
+    # a one-to-one layer is written as the diagonal of an n x n matrix too
+    weights = cfg.num_neurons ** 2 if cfg.recurrence != "none" else cfg.num_neurons
     return 16 * 2**20 + 64 * weights
 
 
@@ -213,6 +214,11 @@ def _check_dataset(ds, where: str, budget: _Budget):
                         "fletcher32")
     text = h5py.check_string_dtype(ds.dtype)
     if text is not None:
+        # fixed-length strings are as wide as their type says, compressed or not: refuse a wide
+        # one before reading it (4 bytes a character at most in UTF-8)
+        if text.length is not None and text.length > 4 * _MAX_TEXT:
+            raise _fail(f"{where} holds strings of {text.length:,} bytes; at most "
+                        f"{_MAX_TEXT} characters are allowed")
         if ds.size > _MAX_EDGES * 2:
             raise _fail(f"{where} holds {ds.size:,} strings; at most {_MAX_EDGES * 2} are allowed")
         values = ds[()]

@@ -253,3 +253,23 @@ def test_snntorch_utils_reset_works_when_our_class_stands_in_for_snntorchs(monke
     assert net[1].mem.any()
     snntorch.utils.reset(net)
     assert not net[1].mem.any() and not net[1].mem.requires_grad
+
+
+def test_a_shallow_copy_leaves_the_original_its_own_view_of_v():
+    import copy
+    import gc
+
+    neuron = _one_to_one()
+    twin = copy.copy(neuron)
+    assert twin.recurrent is not neuron.recurrent and twin.recurrent.V is twin.V
+    del twin
+    gc.collect()
+    assert float(neuron.recurrent.V) == 0.5 and "recurrence" in repr(neuron)
+
+
+def test_a_neuron_whose_arguments_are_refused_is_never_live():
+    before = len(RLeaky.live_instances())
+    with pytest.raises(ValueError):
+        RLeaky(beta=0.5, all_to_all=False, reset_mechanism="sideways")
+    assert len(RLeaky.live_instances()) <= before
+    RLeaky.reset_hidden()  # every live neuron is whole

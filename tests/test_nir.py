@@ -544,3 +544,17 @@ def test_damaged_files_are_read_or_refused_never_anything_else():
         except NIRImportError:
             outcomes.add("refused")
     assert outcomes == {"read", "refused"}
+
+
+def test_wide_fixed_length_strings_are_refused_before_they_are_read():
+    """A few kB of gzip can declare strings of megabytes: the width is checked, not read."""
+    def build(f):
+        g = f.create_group("node")
+        g["type"] = "NIRGraph"
+        g.create_group("nodes")
+        g.create_dataset("edges", data=np.array([[b"a", b"b"]] * 64, dtype="S4000000"),
+                         compression="gzip")
+    data = _hdf5(build)
+    assert len(data) < 2**20
+    with pytest.raises(NIRImportError, match="strings of 4,000,000 bytes"):
+        from_nir(data)

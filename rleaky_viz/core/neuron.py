@@ -207,7 +207,6 @@ class RLeaky(nn.Module):
                  learn_recurrent=True, reset_mechanism="subtract", state_quant=False,
                  output=False, reset_delay=True, graded_spikes_factor=1.0):
         super().__init__()
-        self._register_live()
         self.all_to_all = bool(all_to_all)
         self.linear_features = linear_features
         self.conv2d_channels = conv2d_channels
@@ -273,6 +272,7 @@ class RLeaky(nn.Module):
 
         self.register_buffer("spk", torch.zeros(0), persistent=False)
         self.register_buffer("mem", torch.zeros(0), persistent=False)
+        self._register_live()  # last: a neuron whose arguments were refused is never live
 
     # -- construction helpers -------------------------------------------------
     def _check_structure(self):
@@ -429,9 +429,11 @@ class RLeaky(nn.Module):
     def __setstate__(self, state):
         super().__setstate__(state)
         self._register_live()  # a copy or an unpickled neuron is live too
-        recurrent = self._modules.get("recurrent")
-        if isinstance(recurrent, OneToOne):
-            recurrent._bind(self)  # the copy's recurrent.V is the copy's V
+        if isinstance(self._modules.get("recurrent"), OneToOne):
+            # a view of its own onto the copy's V (copy.copy shares the original's module dict:
+            # re-binding the shared view would take it from the original)
+            self._modules = dict(self._modules)
+            self._modules["recurrent"] = OneToOne(self)
 
     @classmethod
     def live_instances(cls) -> list["RLeaky"]:
