@@ -148,14 +148,14 @@ def config_from_args(args):
 
 def _nir_source(args):
     """The config of ``--nir FILE``; the weights it cannot hold go to ``args.nir_state`` (bytes)."""
-    from .nirgraph import MAX_NIR_BYTES, NIRImportError, from_nir, state_dict_bytes
+    from .nirgraph import MAX_NIR_BYTES, NIRImportError
+    from .service import open_nir
 
     data = _read(args.nir, "--nir", MAX_NIR_BYTES)
     try:
-        cfg, state = from_nir(data)
+        cfg, args.nir_state = open_nir(data)
     except NIRImportError as e:
         raise CliError(f"--nir {Path(args.nir).name}: {e}") from None
-    args.nir_state = state_dict_bytes(state) if state else None
     return cfg
 
 
@@ -289,12 +289,12 @@ def _uploads(cfg, args):
 
 def _state_dict_upload(cfg, args):
     """The state dict's bytes a config needs (from --state-dict, or the --nir graph's weights)."""
-    from .service import MAX_STATE_DICT_BYTES
+    from .service import MAX_STATE_DICT_BYTES, uses_state_dict
 
     from_nir = getattr(args, "nir_state", None)
     if from_nir is not None and args.state_dict:
         raise CliError("--state-dict cannot be used with --nir: the NIR graph holds the weights")
-    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
+    if uses_state_dict(cfg):
         if from_nir is not None:
             return from_nir, "--nir"
         if not args.state_dict:

@@ -46,7 +46,7 @@ __all__ = ["MemoryBudgetError", "ServerBusyError", "UploadError", "StateDictErro
            "USER_ERRORS", "MEMORY_BUDGET_BYTES", "SERVER_MEMORY_BYTES", "MAX_STATE_DICT_BYTES",
            "MAX_CONFIG_BYTES", "WORKS", "EXPORTS", "estimate_bytes", "export_bytes",
            "check_budget", "admit", "read_bounded", "read_csv_upload", "load_state_dict_bytes",
-           "prepare_uploads", "run", "run_flow", "check_finite", "ResultCache", "CACHE_BYTES", "run_trusted", "work_units",
+           "prepare_uploads", "uses_state_dict", "open_nir", "NIR_READ_BYTES", "run", "run_flow", "check_finite", "ResultCache", "CACHE_BYTES", "run_trusted", "work_units",
            "check_compute", "TooMuchWorkError", "MAX_WORK_UNITS",
            "state_digest",
            "digest", "nbytes"]
@@ -303,12 +303,33 @@ def load_state_dict_bytes(data: bytes) -> dict:
     return dict(obj)
 
 
+def uses_state_dict(cfg: SimConfig) -> bool:
+    """Whether ``cfg``'s run takes its recurrent weights from an uploaded state dict."""
+    return cfg.weight_init == "state_dict" and cfg.recurrence == "linear"
+
+
+# Reading a NIR graph: the file (at most nirgraph.MAX_NIR_BYTES) and a few float64 copies of
+# its values (at most about 2.1 million: the reader's own cap), plus the state dict it makes.
+NIR_READ_BYTES = 16 * 2**20 + 6 * 8 * 2_100_000
+
+
+def open_nir(data: bytes) -> tuple[SimConfig, Optional[bytes]]:
+    """A NIR graph's config and, where the config cannot hold them, its weights as state-dict
+    bytes (for ``run(cfg, pt_bytes=...)``, which checks them as any upload), read inside the
+    server's memory gate.  Raises ``nirgraph.NIRImportError`` naming the node or parameter."""
+    from .nirgraph import from_nir, state_dict_bytes
+
+    with admit(NIR_READ_BYTES):
+        cfg, state = from_nir(data)
+        return cfg, (state_dict_bytes(state) if state else None)
+
+
 def prepare_uploads(cfg: SimConfig, csv_bytes: Optional[bytes] = None,
                     pt_bytes: Optional[bytes] = None):
     """The parsed uploads a config needs: ``(input array or None, state dict or None)``."""
     upload = (read_csv_upload(csv_bytes, cfg)
               if (cfg.stimulus == "csv" and csv_bytes is not None) else None)
-    uses_state = cfg.weight_init == "state_dict" and cfg.recurrence == "linear"
+    uses_state = uses_state_dict(cfg)
     state = load_state_dict_bytes(pt_bytes) if (uses_state and pt_bytes is not None) else None
     if uses_state and state is None:
         raise StateDictError("choose a .pt file holding an snnTorch RLeaky state dict to upload")

@@ -15,9 +15,8 @@ from ..config import SimConfig
 from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_parquet
 from ..explain import odd_corners
 from ..budget import MemoryBudgetError, check_budget, export_bytes
-from ..nirgraph import (NIRImportError, describe_import, export_refusal, from_nir, nir_bytes,
-                        nir_export_bytes, state_dict_bytes)
-from ..service import admit, digest
+from ..nirgraph import NIRImportError, describe_import, export_refusal, nir_bytes, nir_export_bytes
+from ..service import admit, digest, load_state_dict_bytes, open_nir, uses_state_dict
 from ..simulate import Trace
 from .motion import watch_motion
 from .present import apply_presentation
@@ -243,7 +242,7 @@ def upload_widgets(cfg: SimConfig, key: str, nir=None) -> tuple[Optional[bytes],
     if cfg.stimulus == "csv":
         csv = _uploaded("Input current CSV (one column for every neuron, or one per neuron)",
                         ["csv"], f"{key}_csv")
-    if cfg.weight_init == "state_dict" and cfg.recurrence == "linear":
+    if uses_state_dict(cfg):
         if imported is not None:
             pt = imported
         else:
@@ -278,13 +277,14 @@ def nir_upload(page, key: str) -> Optional[bytes]:
             st.caption(plain(f"Exploring the NIR graph: {opened['text']}"))
             return opened["pt"]
         try:
-            cfg, state = from_nir(data)
+            cfg, pt = open_nir(data)
         except NIRImportError as e:
             st.session_state.pop(_nir_key(key), None)  # the uploader no longer shows the old one
             st.error(plain(str(e)), icon="⚠️")
             return None
+        state = load_state_dict_bytes(pt) if pt is not None else {}
         st.session_state[_nir_key(key)] = {"digest": digest(data), "text": describe_import(cfg, state),
-                                           "pt": state_dict_bytes(state) if state else None}
+                                           "pt": pt}
         apply_config(cfg, page)
         st.rerun()
 
