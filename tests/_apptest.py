@@ -9,6 +9,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from rleaky_viz.figures.live import read_live_payload
+from rleaky_viz.figures.wire import read_chart_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,7 @@ def decode(value):
 
 
 LIVE_COMPONENT = "rleaky-viz.live"
+CHART_COMPONENT = "rleaky-viz.chart"
 
 
 def _walk(node):
@@ -47,8 +49,30 @@ def figures(at: AppTest) -> list[dict]:
     for node in _walk(at._tree):
         if node.type == "plotly_chart":
             out.append(json.loads(node.proto.spec))
+        elif node.type == "bidi_component" and node.proto.component_name == CHART_COMPONENT:
+            out.append(read_chart_payload(node.proto.bytes)["figure"])
         elif node.type == "bidi_component" and node.proto.component_name == LIVE_COMPONENT:
             out.append(read_live_payload(node.proto.bytes)["figure"])
+    return out
+
+
+class Chart:
+    """One chart on the page, however it is drawn: its figure (``spec``) and its theme."""
+
+    def __init__(self, spec: dict, theme: str, proto=None):
+        self.spec, self.theme, self.proto = spec, theme, proto
+
+
+def charts(at: AppTest) -> list[Chart]:
+    """Every chart on the page but the live ones, in page order: ``ui.charts.chart``'s
+    component and ``st.plotly_chart`` (the charts that report a selection)."""
+    out = []
+    for node in _walk(at._tree):
+        if node.type == "plotly_chart":
+            out.append(Chart(json.loads(node.proto.spec), node.proto.theme, node.proto))
+        elif node.type == "bidi_component" and node.proto.component_name == CHART_COMPONENT:
+            payload = read_chart_payload(node.proto.bytes)
+            out.append(Chart(payload["figure"], payload["theme"]))
     return out
 
 

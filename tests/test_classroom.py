@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from _apptest import app, decode, figures
+from _apptest import app, charts, decode, figures
 
 from rleaky_viz import PRESETS, SimConfig, simulate
 from rleaky_viz import figures as F
@@ -261,7 +261,7 @@ def test_charts_follow_the_app_theme(file):
     """Every chart uses Streamlit's theme (light or dark) and sets no background of its own."""
     at = app(file, {"num_steps": "30"})
     assert not at.exception
-    for el in at.get("plotly_chart"):
-        assert el.proto.theme == "streamlit"
-        layout = json.loads(el.proto.spec)["layout"]
+    for el in charts(at):
+        assert el.theme == "streamlit"
+        layout = el.spec["layout"]
         assert "paper_bgcolor" not in layout and "plot_bgcolor" not in layout

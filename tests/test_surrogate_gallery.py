@@ -14,6 +14,7 @@ from rleaky_viz.core.surrogate import SURROGATES, make_surrogate
 from rleaky_viz.figures import surrogate_figure, surrogate_oddities, surrogate_table
 from rleaky_viz.core.surrogate import REGISTRY
 from rleaky_viz.figures.surrogates import TABLE_POINTS, surrogate_label
+from _apptest import charts
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "4_Surrogate_gallery.py")
@@ -348,8 +349,8 @@ def query(at, key):
 
 
 def chart(at):
-    (el,) = at.get("plotly_chart")
-    return json.loads(el.proto.spec)
+    (el,) = charts(at)
+    return el.spec
 
 
 def backward_lines(spec):
@@ -426,7 +427,7 @@ def test_no_surrogate_chosen_shows_a_hint_not_an_error():
     at = page()
     at.multiselect(key="gallery_surrogates").set_value([]).run()
     assert not at.exception and not at.error
-    assert not at.get("plotly_chart") and at.info
+    assert not charts(at) and at.info
 
 
 def _derivative(name, params, z):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from _apptest import app, decode, figures
+from _apptest import app, charts, decode, figures
 from streamlit.testing.v1 import AppTest
 
 from rleaky_viz import SimConfig, simulate
@@ -33,8 +33,8 @@ def click_cell(at: AppTest, chart: int, point: int) -> AppTest:
     state is written as the frontend writes it (a JSON string) and the
     script is rerun with it.
     """
-    element = at.get("plotly_chart")[chart]
-    cells = json.loads(element.proto.spec)["data"][1]
+    element = charts(at)[chart]
+    cells = element.spec["data"][1]
     x, y = decode(cells["x"])[point], decode(cells["y"])[point]
     selection = {"selection": {"points": [{"curve_number": 1, "point_number": point,
                                            "point_index": point, "x": float(x), "y": float(y),
@@ -55,7 +55,7 @@ def sweeps_page():
 def test_sweeps_page_draws_the_curves_and_maps(sweeps_page):
     at = sweeps_page
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 5
+    assert len(charts(at)) == 5
     fi = figure_titled(at, "f-I curve")
     curves = [t for t in fi["data"] if t["name"].startswith("β = ")]
     onsets = [t for t in fi["data"] if t["name"].startswith("onset β = ")]
@@ -122,7 +122,7 @@ def test_clicking_a_cell_gives_its_link_and_opens_the_explorer():
 def test_compare_page_starts_with_b_equal_to_a():
     at = app(COMPARE)
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 4  # overlay, A, B, gradient norms
+    assert len(charts(at)) == 4  # overlay, A, B, gradient norms
     assert {m.label: m.value for m in at.metric}["first spike divergence"] == "never"
 
 
@@ -191,7 +191,7 @@ def test_bad_b_parameter_is_reported():
 def test_mystery_page_scores_reveals_and_takes_new_challenges():
     at = app(MYSTERY, {"challenge": "3"})
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 1 and at.query_params["challenge"] == "3"
+    assert len(charts(at)) == 1 and at.query_params["challenge"] == "3"
     score = lambda: float(at.metric[0].value.split("/")[0])  # noqa: E731
     assert score() < 100
     hidden = mystery_challenge(3)

@@ -16,9 +16,7 @@ control (β by default), which needs no server.
 """
 from __future__ import annotations
 
-import base64
 import json
-import math
 import struct
 import zlib
 from typing import Optional, Sequence
@@ -28,59 +26,11 @@ import plotly.graph_objects as go
 
 from ..config import control
 from ._spec import figure
+from .wire import DTYPES as _DTYPES, encode_arrays, figure_json, narrow as _narrow
 from .neuron import Each, Ragged, Rows, frame_changes, neuron_figure, neuron_traces
 
 __all__ = ["live_chart_payload", "encode_frames", "read_live_payload", "live_frame", "live_figure",
            "encode_arrays", "MAGIC"]
-
-_DTYPES = {np.dtype("float32"): "f4", np.dtype("float64"): "f8", np.dtype("int32"): "i4",
-           np.dtype("uint8"): "u1", np.dtype("int16"): "i2", np.dtype("int8"): "i1",
-           np.dtype("uint16"): "u2", np.dtype("uint32"): "u4"}
-
-
-def _narrow(a: np.ndarray) -> np.ndarray:
-    """``a`` in the smallest of the typed-array dtypes that holds its values exactly."""
-    a = np.asarray(a)
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8)
-    elif a.dtype == np.int64:
-        if a.size and (a.min() < -2**31 or a.max() >= 2**31):
-            a = a.astype(np.float64)
-        else:
-            a = a.astype(np.int32)
-    elif a.dtype not in _DTYPES:
-        a = a.astype(np.float64)
-    if a.dtype.kind in "iu" and a.size and a.min() >= 0 and a.max() < 256:
-        a = a.astype(np.uint8)  # marker sizes and the like
-    if a.dtype == np.float64:  # float32 where that loses nothing (the core's values are float32)
-        narrow = a.astype(np.float32)
-        if np.array_equal(narrow.astype(np.float64), a, equal_nan=True):
-            a = narrow
-    return np.ascontiguousarray(a)
-
-
-def _typed(a: np.ndarray):
-    a = _narrow(a)
-    if a.ndim != 1:
-        return [_typed(r) for r in a]
-    return {"dtype": _DTYPES[a.dtype], "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
-
-
-def encode_arrays(obj):
-    """``obj`` with every numpy array as a typed-array spec and numpy scalars as numbers."""
-    if isinstance(obj, np.ndarray):
-        return _typed(obj)
-    if isinstance(obj, dict):
-        return {k: encode_arrays(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [encode_arrays(v) for v in obj]
-    if isinstance(obj, np.generic):
-        value = obj.item()
-        return None if isinstance(value, float) and not math.isfinite(value) else value
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
 
 # The live chart's payload: raw bytes (Streamlit sends them as they are, with no JSON or
 # base64 step):  MAGIC, the header's length (uint32, little-endian), the header (JSON, UTF-8),
@@ -183,7 +133,7 @@ def live_chart_payload(trace, frames, overlay: Optional[dict] = None, *, fig: Op
     """
     fig = fig if fig is not None else neuron_figure(trace, neuron=frames.neuron, batch=frames.batch,
                                                     overlay=overlay)
-    spec = encode_arrays(fig.to_plotly_json())  # plotly encodes most arrays (not empty ones)
+    spec = figure_json(fig)
     if encoded is None:
         encoded = encode_frames(frames, [t.get("name") for t in spec["data"]])
     part, blob = encoded

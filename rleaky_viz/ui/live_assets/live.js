@@ -27,21 +27,22 @@
 const PLOTLY_SRC = new URL("./plotly.min.js", import.meta.url).href;
 const SVG = "http://www.w3.org/2000/svg";
 const SETTLE_MS = 200;
-let plotlyLoading = null;
 
-function loadPlotly() {
+// plotly.js, loaded once for the whole page: the live chart and every other chart
+// (chart.js) share it, even where the browser holds this module twice (once per component)
+export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!plotlyLoading) {
-    plotlyLoading = new Promise((resolve, reject) => {
+  if (!window.__rleakyPlotly) {
+    window.__rleakyPlotly = new Promise((resolve, reject) => {
       const s = document.createElement("script");
       s.src = PLOTLY_SRC;
       s.async = true;
       s.onload = () => resolve(window.Plotly);
-      s.onerror = () => { plotlyLoading = null; reject(new Error("plotly.js did not load")); };
+      s.onerror = () => { window.__rleakyPlotly = null; reject(new Error("plotly.js did not load")); };
       document.head.appendChild(s);
     });
   }
-  return plotlyLoading;
+  return window.__rleakyPlotly;
 }
 
 const DTYPES = { f4: Float32Array, f8: Float64Array, i4: Int32Array, u1: Uint8Array,
@@ -49,7 +50,7 @@ const DTYPES = { f4: Float32Array, f8: Float64Array, i4: Int32Array, u1: Uint8Ar
 
 // ---- the payload --------------------------------------------------------------------
 
-function asBytes(data) {
+export function asBytes(data) {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -188,7 +189,7 @@ function fmt(v) {
 }
 
 // the app's theme (light or dark), as Streamlit's own charts follow it
-function themed(layout, el) {
+export function themed(layout, el) {
   const css = getComputedStyle(el);
   const text = css.getPropertyValue("--st-text-color").trim() || css.color;
   const out = Object.assign({}, layout, { paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" });
@@ -202,7 +203,7 @@ function themed(layout, el) {
   return out;
 }
 
-function narrowLayout(layout, width) {
+export function narrowLayout(layout, width) {
   if (width >= 640) return layout;
   // a phone: the legend goes under the plot, so the plot keeps the width
   const out = Object.assign({}, layout);
