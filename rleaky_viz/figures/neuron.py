@@ -369,20 +369,14 @@ def return_map_figure(trace, rmap: dict, neuron: int = 0, batch: int = 0) -> go.
     theta = float(rmap["threshold"])
     # break the line where the map jumps (at the threshold, where the reset acts)
     jump = np.abs(np.diff(nxt)) > 10 * max(float(np.median(np.abs(np.diff(nxt)))), 1e-12)
-    xs, ys = [], []
-    for i in range(len(u)):
-        xs.append(u[i])
-        ys.append(nxt[i])
-        if i < len(jump) and jump[i]:
-            xs.append(None)
-            ys.append(None)
+    # (a NaN is a gap in the line, as None would be, and keeps the arrays numeric)
+    cut = np.flatnonzero(jump) + 1
+    xs, ys = np.insert(u, cut, np.nan), np.insert(nxt, cut, np.nan)
     mem = d.neuron_series(trace, "mem", batch, neuron).astype(np.float64)
-    cx, cy = [0.0], [0.0]  # from rest, U[-1] = 0
-    prev = 0.0
-    for value in mem:
-        cx += [prev, value]
-        cy += [value, value]
-        prev = value
+    # from rest (U[-1] = 0): (U[t-1], U[t]) up, then (U[t], U[t]) across, for every step
+    prev = np.concatenate(([0.0], mem[:-1]))
+    cx = np.concatenate(([0.0], np.column_stack((prev, mem)).reshape(-1)))
+    cy = np.concatenate(([0.0], np.repeat(mem, 2)))
     lo = float(min(np.min(u), np.min(nxt)))
     hi = float(max(np.max(u), np.max(nxt)))
     data = [
