@@ -432,6 +432,9 @@ def digest(data: Optional[bytes]) -> Optional[str]:
     return None if data is None else hashlib.sha256(bytes(data)).hexdigest()
 
 
+_SCALARS = frozenset((float, int, bool, type(None)))
+
+
 def nbytes(obj: Any, _depth: int = 0) -> int:
     """The bytes held by the tensors and arrays inside a result (dataclass, dict, list)."""
     if _depth > 6:
@@ -449,6 +452,8 @@ def nbytes(obj: Any, _depth: int = 0) -> int:
     if isinstance(obj, Mapping):
         return sum(nbytes(v, _depth + 1) for v in obj.values())
     if isinstance(obj, (list, tuple)):
+        if all(type(v) in _SCALARS for v in obj):  # numbers (a run's values, positions): no walk
+            return 0
         return sum(nbytes(v, _depth + 1) for v in obj)
     if hasattr(obj, "memory_usage") and hasattr(obj, "columns"):  # a pandas DataFrame
         return int(obj.memory_usage(index=True, deep=False).sum())
