@@ -125,6 +125,7 @@ class LiveFrames:
     thresholds: np.ndarray = field(repr=False)
     steadies: list = field(repr=False)
     first: dict = field(repr=False)      # field -> index of its first frame
+    overlay: bool = False                # whether the steady states were asked for
 
     def config(self, name: str, k: int) -> SimConfig:
         return self.cfg.replace(**{name: self.values[name][k]})
@@ -153,14 +154,35 @@ class LiveFrames:
         return sum(len(v) for v in self.values.values())
 
 
+def _reusable(old: Optional["LiveFrames"], cfg: SimConfig, name: str, neuron: int, batch: int,
+              overlay: bool) -> dict:
+    """The rows of ``old`` that hold frames of ``name`` for ``cfg``, by value: where ``old``
+    has the same neuron, sample and overlay and a config equal to ``cfg`` in every field but
+    ``name`` (a control's frames do not depend on where it stands), else none."""
+    if old is None or name not in old.values:
+        return {}
+    if (old.neuron, old.batch, old.overlay) != (int(neuron), int(batch), bool(overlay)):
+        return {}
+    here = old.values[name][0]
+    if old.cfg.with_checked(**{name: here}) != cfg.with_checked(**{name: here}):
+        return {}
+    return {v: old.first[name] + k for k, v in enumerate(old.values[name])}
+
+
 def live_frames(cfg: SimConfig, neuron: int = 0, batch: int = 0, *,
                 fields: Optional[Sequence[str]] = None, upload: Optional[np.ndarray] = None,
                 state_dict: Optional[Mapping[str, torch.Tensor]] = None,
-                overlay: bool = False, positions: int = LIVE_POSITIONS) -> LiveFrames:
+                overlay: bool = False, positions: int = LIVE_POSITIONS,
+                reuse: Optional["LiveFrames"] = None) -> LiveFrames:
     """Every frame of the live controls ``fields`` (default: :func:`live_fields`), in one run.
 
     ``overlay``: also give each frame its steady-state line where the
     analytic overlay applies to that frame's setting (``theory``).
+    ``reuse``: the frames of an earlier setting with the same uploads (the
+    one before a release): the frames of a control whose config differs
+    from ``cfg`` only in that control's own value are taken from it, not run
+    again (after a release of β, β's frames are unchanged; a value new to its positions
+    is run).
     Raises ``ValueError`` (naming what to reduce) where :func:`live_off_reason` says no.
     """
     from .core.rule import StepRule
@@ -179,34 +201,64 @@ def live_frames(cfg: SimConfig, neuron: int = 0, batch: int = 0, *,
     values = {name: live_values(cfg, name, positions) for name in fields}
     current = {name: values[name].index(float(getattr(cfg, name))) for name in fields}
     names = list(fields)
+    # each frame: run now (a point), or taken from `reuse` (a row of it)
+    known = {n: _reusable(reuse, cfg, n, neuron, batch, overlay) for n in names}
     base = [float(getattr(cfg, n)) for n in names]
-    points, first = [], {}
+    points, new_rows, old_rows, old_from, first = [], [], [], [], {}
     for i, name in enumerate(names):
-        first[name] = len(points)
+        first[name] = len(new_rows) + len(old_rows)
         for v in values[name]:
+            row = len(new_rows) + len(old_rows)
+            if v in known[name]:
+                old_rows.append(row)
+                old_from.append(known[name][v])
+                continue
             p = list(base)
             p[i] = v
             points.append(tuple(p))
-    x, out, module = point_rollout(cfg, names, points, upload=upload, state_dict=state_dict,
-                                   sample=batch)
-    applied = StepRule(module).reset_applied(out.spk, out.reset)
-    T, G = x.shape[0], x.shape[1]
+            new_rows.append(row)
+    new_arrays, new_thresholds, new_steadies = {}, np.zeros(0), []
+    if points:
+        x, out, module = point_rollout(cfg, names, points, upload=upload, state_dict=state_dict,
+                                       sample=batch)
+        applied = StepRule(module).reset_applied(out.spk, out.reset)
+        T, G = x.shape[0], x.shape[1]
 
-    def pick(t: torch.Tensor) -> np.ndarray:  # (T, G, *shape) -> (G, T) of the shown neuron
-        return t.detach().reshape(T, G, -1)[:, :, int(neuron)].to("cpu").numpy().T.copy()
+        def pick(t: torch.Tensor) -> np.ndarray:  # (T, G, *shape) -> (G, T) of the shown neuron
+            return t.detach().reshape(T, G, -1)[:, :, int(neuron)].to("cpu").numpy().T.copy()
 
-    arrays = {"input": pick(x), "spk": pick(out.spk), "mem": pick(out.mem),
-              "recurrent": pick(out.recurrent), "base": pick(out.base),
-              "decision": pick(out.decision), "reset_applied": pick(applied)}
-    theta = torch.as_tensor(module.threshold, dtype=torch.float64).detach().to("cpu")
-    thresholds = theta.broadcast_to((G, *cfg.neuron_shape)).reshape(G, -1)[:, int(neuron)].numpy()
-    steadies: list = [None] * G
-    if overlay:
-        for r, p in enumerate(points):
-            cfg_r = cfg.with_checked(**dict(zip(names, p)))
-            if overlay_applies(cfg_r):
-                value = float(analytic_overlay(cfg_r)["steady_state"])
-                steadies[r] = value if math.isfinite(value) else None
+        new_arrays = {"input": pick(x), "spk": pick(out.spk), "mem": pick(out.mem),
+                      "recurrent": pick(out.recurrent), "base": pick(out.base),
+                      "decision": pick(out.decision), "reset_applied": pick(applied)}
+        theta = torch.as_tensor(module.threshold, dtype=torch.float64).detach().to("cpu")
+        new_thresholds = theta.broadcast_to((G, *cfg.neuron_shape)).reshape(G, -1)[:, int(neuron)].numpy()
+        new_steadies = [None] * G
+        if overlay:
+            for r, p in enumerate(points):
+                cfg_r = cfg.with_checked(**dict(zip(names, p)))
+                if overlay_applies(cfg_r):
+                    value = float(analytic_overlay(cfg_r)["steady_state"])
+                    new_steadies[r] = value if math.isfinite(value) else None
+    if not old_rows:
+        arrays, thresholds, steadies = new_arrays, new_thresholds, new_steadies
+    else:  # the rows in field order, from both
+        total = len(new_rows) + len(old_rows)
+        arrays = {}
+        for key, a in reuse.arrays.items():
+            rows = np.empty((total,) + a.shape[1:], dtype=a.dtype)
+            rows[old_rows] = a[old_from]
+            if new_rows:
+                rows[new_rows] = new_arrays[key]
+            arrays[key] = rows
+        thresholds = np.empty(total, dtype=np.float64)
+        thresholds[old_rows] = reuse.thresholds[old_from]
+        steadies = [None] * total
+        for dst, src in zip(old_rows, old_from):
+            steadies[dst] = reuse.steadies[src]
+        if new_rows:
+            thresholds[new_rows] = new_thresholds
+            for dst, v in zip(new_rows, new_steadies):
+                steadies[dst] = v
     return LiveFrames(cfg=cfg, neuron=int(neuron), batch=int(batch), fields=tuple(names),
                       values=values, current=current, arrays=arrays, thresholds=thresholds,
-                      steadies=steadies, first=first)
+                      steadies=steadies, first=first, overlay=bool(overlay))

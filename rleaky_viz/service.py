@@ -367,12 +367,13 @@ def run(cfg: SimConfig, csv_bytes: Optional[bytes] = None, pt_bytes: Optional[by
 
 def run_live(cfg: SimConfig, csv_bytes: Optional[bytes] = None, pt_bytes: Optional[bytes] = None,
              *, neuron: int = 0, batch: int = 0, fields: Optional[Sequence[str]] = None,
-             overlay: bool = False, wait_s: float = 30.0):
+             overlay: bool = False, reuse=None, wait_s: float = 30.0):
     """The live chart's frames of ``cfg`` (``live.live_frames``) with its uploads.
 
     Their size is bounded by ``live.MAX_LIVE_ELEMENT_STEPS`` (about 10 float32
     recordings of at most that many neuron-steps, ~80 MB), so a run that the
     budget admitted can always show them or gets ``live.live_off_reason``.
+    ``reuse``: earlier frames with the same uploads (``live.live_frames``).
     """
     from . import live
 
@@ -380,7 +381,7 @@ def run_live(cfg: SimConfig, csv_bytes: Optional[bytes] = None, pt_bytes: Option
     upload, state = prepare_uploads(cfg, csv_bytes, pt_bytes)
     with admit(need, wait_s=wait_s):
         return live.live_frames(cfg, neuron, batch, fields=fields, upload=upload,
-                                state_dict=state, overlay=overlay)
+                                state_dict=state, overlay=overlay, reuse=reuse)
 
 
 def run_trusted(cfg: SimConfig, state_dict: Mapping[str, torch.Tensor], *,

@@ -230,3 +230,57 @@ def test_bad_requests_name_what_is_allowed():
     with pytest.raises(IndexError):
         frames.series("beta", 99)
     assert list(itertools.islice(frames.fields, 1)) == ["beta"]
+
+
+@pytest.mark.parametrize("cfg", [SimConfig(num_steps=80),
+                                 SimConfig(num_steps=60, recurrence="linear", num_neurons=3),
+                                 SimConfig(num_steps=60, stimulus="poisson", amplitude=0.6)])
+def test_after_a_release_the_moved_controls_frames_are_reused_and_equal_a_fresh_run(cfg, monkeypatch):
+    import rleaky_viz.live as live_module
+
+    before = live_frames(cfg, overlay=True)
+    moved = before.values["beta"][3]
+    after_cfg = cfg.replace(beta=moved)
+    ran = []
+    real = live_module.point_rollout
+    monkeypatch.setattr(live_module, "point_rollout",
+                        lambda *a, **k: ran.append(len(a[2])) or real(*a, **k))
+    reused = live_frames(after_cfg, overlay=True, reuse=before)
+    fresh = live_frames(after_cfg, overlay=True)
+    # β's frames came from the earlier setting: only the other controls ran
+    assert ran[0] == fresh.frame_count - len(fresh.values["beta"])
+    assert reused.values == fresh.values and reused.current == fresh.current
+    assert reused.first == fresh.first and reused.steadies == fresh.steadies
+    assert np.array_equal(reused.thresholds, fresh.thresholds)
+    for key in fresh.arrays:
+        assert np.array_equal(reused.arrays[key], fresh.arrays[key]), key
+    # a value off β's positions (a sidebar slider moved): it alone of β's frames is run
+    off = next(v for v in np.arange(0.5, 0.99, 0.001).round(3) if v not in before.values["beta"])
+    ran.clear()
+    off_frames = live_frames(cfg.replace(beta=float(off)), overlay=True, reuse=before)
+    assert ran[0] == off_frames.frame_count - len(off_frames.values["beta"]) + 1
+    again = live_frames(cfg.replace(beta=float(off)), overlay=True)
+    for key in again.arrays:
+        assert np.array_equal(off_frames.arrays[key], again.arrays[key]), key
+    assert off_frames.steadies == again.steadies
+    # the frames of β at its new position are still the run of that setting
+    run = simulate(after_cfg)
+    series = reused.series("beta", reused.current["beta"])
+    assert np.array_equal(series["spk"], run.spk[:, 0, 0].numpy())
+
+
+def test_frames_of_another_setting_are_not_reused(monkeypatch):
+    import rleaky_viz.live as live_module
+
+    cfg = SimConfig(num_steps=50)
+    before = live_frames(cfg)
+    ran = []
+    real = live_module.point_rollout
+    monkeypatch.setattr(live_module, "point_rollout",
+                        lambda *a, **k: ran.append(len(a[2])) or real(*a, **k))
+    # two fields changed (θ and the seed): no control's frames are those of the old setting
+    other = live_frames(cfg.replace(threshold=0.8, seed=5), reuse=before)
+    assert ran == [other.frame_count]
+    # the overlay asked for now but not then: run again
+    live_frames(cfg, overlay=True, reuse=before)
+    assert ran[-1] == other.frame_count
