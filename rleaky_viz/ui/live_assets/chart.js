@@ -14,7 +14,7 @@
 // Accessibility: the chart is role="figure" with the run's text alternative as its name;
 // the page shows the same text under it ("Chart summary", rleaky_viz/ui/charts.py).
 
-import { asBytes, loadPlotly, narrowLayout, themed } from "./live.js";
+import { asBytes, div, loadPlotly, narrowLayout, themed } from "./live.js";
 
 const queue = [];
 let pumping = false;
@@ -49,13 +49,15 @@ function draw(state) {
     let layout = narrowLayout(fig.layout || {}, width);
     if (spec.theme === "streamlit") layout = themed(layout, state.root);
     state.width = width;
-    const config = { displaylogo: false, responsive: true,
-                     displayModeBar: width >= 640 ? "hover" : false };
+    // no `responsive`: the ResizeObserver below redraws for a new width (and the phone layout)
+    const config = { displaylogo: false, displayModeBar: width >= 640 ? "hover" : false };
     const figure = { data: fig.data || [], layout, config };
     if (fig.frames) figure.frames = fig.frames;
     return Plotly.react(state.chart, figure).then(() => {
       state.chart.dataset.drawn = state.id;
     });
+  }).catch((e) => {
+    state.chart.textContent = `The chart could not be drawn: ${e.message}`;
   });
 }
 
@@ -63,12 +65,9 @@ export default function (component) {
   const { data, parentElement } = component;
   let state = parentElement.__rleakyChart;
   if (!state) {
-    const root = document.createElement("div");
-    root.className = "rl-plain";
-    const chart = document.createElement("div");
-    chart.className = "rl-plain-chart";
-    chart.setAttribute("role", "figure");  // not "img": plotly.js puts focusable parts inside
-    root.appendChild(chart);
+    const root = div("rl-plain");
+    const chart = div("rl-plain-chart", { role: "figure" });  // not "img": plotly.js puts
+    root.appendChild(chart);                                   // focusable parts inside
     parentElement.appendChild(root);
     state = { root, chart, id: null, spec: null, width: 0 };
     parentElement.__rleakyChart = state;

@@ -532,21 +532,24 @@ function arraysArrived(state, header, arrays) {
 
 let uid = 0;
 
+// a <div> with a class and attributes (the components' own elements)
+export function div(className, attrs = {}) {
+  const el = document.createElement("div");
+  el.className = className;
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
+  return el;
+}
+
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
   let state = parentElement.__rleakyLive;
   if (!state) {
-    const root = document.createElement("div");
-    root.className = "rl-live";
-    const controls = document.createElement("div");
-    controls.className = "rl-controls";
-    controls.setAttribute("role", "group");
-    controls.setAttribute("aria-label", "Live controls: the chart follows them while you drag");
-    const chart = document.createElement("div");
-    chart.className = "rl-chart";
-    chart.setAttribute("data-live-chart", "");
-    chart.setAttribute("role", "figure");  // not "img": plotly.js puts focusable parts inside
-    chart.setAttribute("aria-label", "Live chart (loading). Its summary follows the chart.");
+    const root = div("rl-live");
+    const controls = div("rl-controls", {
+      role: "group", "aria-label": "Live controls: the chart follows them while you drag" });
+    // role "figure", not "img": plotly.js puts focusable parts inside
+    const chart = div("rl-chart", { "data-live-chart": "", role: "figure",
+                                    "aria-label": "Live chart (loading). Its summary follows the chart." });
     chart.rleakyLive = { updates: 0, latencies: [], releases: 0, controls: null, frame: null };
     root.append(controls, chart);
     parentElement.appendChild(root);
