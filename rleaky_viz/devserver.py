@@ -45,9 +45,12 @@ def free_port() -> int:
 
 
 def start(port: int, log_path: Path, env: Optional[dict] = None,
-          options: Iterable[str] = ()) -> subprocess.Popen:
-    """A headless server on 127.0.0.1:``port`` in its own process group, logging to ``log_path``."""
-    command = app_command(port, "127.0.0.1", options)
+          options: Iterable[str] = (), app: Path | str = "app.py") -> subprocess.Popen:
+    """A headless server on 127.0.0.1:``port`` in its own process group, logging to ``log_path``.
+
+    ``app``: the script to serve, relative to the checkout (a benchmark serves its own).
+    """
+    command = app_command(port, "127.0.0.1", options, app)
     command[5:5] = HEADLESS  # after "run app.py"
     log = open(log_path, "wb")
     return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
