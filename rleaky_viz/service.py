@@ -438,7 +438,7 @@ _SCALARS = frozenset((float, int, bool, type(None)))
 
 def nbytes(obj: Any, _depth: int = 0) -> int:
     """The bytes held by the tensors and arrays inside a result (dataclass, dict, list)."""
-    if _depth > 6:
+    if _depth > 6 or type(obj) is SimConfig:  # a config holds plain values only
         return 0
     if isinstance(obj, torch.Tensor):
         return obj.untyped_storage().nbytes() if obj.layout == torch.strided else 0

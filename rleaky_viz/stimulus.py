@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from simpleeval import SimpleEval
 
 from .config import SimConfig
 
-__all__ = ["StimulusError", "make_input", "evaluate_expression", "parse_csv", "EXPRESSION_HELP",
+__all__ = ["StimulusError", "make_input", "make_inputs", "evaluate_expression", "parse_csv", "EXPRESSION_HELP",
            "MAX_EXPRESSION_LENGTH", "MAX_CSV_BYTES", "MAX_CURRENT"]
 
 MAX_EXPRESSION_LENGTH = 200
@@ -225,13 +226,50 @@ def make_input(cfg: SimConfig, upload: np.ndarray | None = None) -> torch.Tensor
     ``upload`` (from :func:`parse_csv`) is used when ``cfg.stimulus == "csv"``;
     it is repeated or cut to ``T`` rows.
     """
-    T, B, shape = cfg.num_steps, cfg.batch_size, cfg.neuron_shape
-    N = cfg.neuron_count
+    current = _currents(cfg, np.array([cfg.amplitude], dtype=float),
+                        np.array([cfg.offset], dtype=float), upload)[0]
+    return torch.from_numpy(current).reshape(cfg.num_steps, cfg.batch_size, *cfg.neuron_shape)
+
+
+def make_inputs(cfg: SimConfig, amplitudes: Sequence[float], offsets: Sequence[float],
+                upload: np.ndarray | None = None) -> torch.Tensor:
+    """The currents of ``cfg`` with each ``(amplitudes[k], offsets[k])``, ``(T, K, batch, *shape)``.
+
+    Element ``[:, k]`` is bit for bit ``make_input(cfg.replace(amplitude=amplitudes[k],
+    offset=offsets[k]))``: one pass does, for all k at once, the same float64
+    operations in the same order (the random draws, the same for every k,
+    are made once).  The values must already be checked (``check_value``).
+    """
+    a = np.asarray(amplitudes, dtype=float)
+    o = np.asarray(offsets, dtype=float)
+    if a.ndim != 1 or a.shape != o.shape or not len(a):
+        raise ValueError("make_inputs needs as many amplitudes as offsets, at least one")
+    T, K, B = cfg.num_steps, len(a), cfg.batch_size
+    out = torch.empty((T, K, B, *cfg.neuron_shape), dtype=torch.float32)
+    view = out.numpy().reshape(T, K, B, cfg.neuron_count)
+    # a few settings at a time: the float64 work stays near _CHUNK elements however many
+    # settings a sweep has (each chunk draws the same random numbers again)
+    step = max(1, _CHUNK // (T * B * cfg.neuron_count))
+    for k in range(0, K, step):
+        view[:, k:k + step] = _currents(cfg, a[k:k + step], o[k:k + step], upload).transpose(1, 0, 2, 3)
+    return out
+
+
+_CHUNK = 1 << 21
+
+
+def _currents(cfg: SimConfig, a: np.ndarray, offset: np.ndarray,
+              upload: np.ndarray | None) -> np.ndarray:
+    """``(K, T, batch, N)`` float32: the stimulus of ``cfg`` for each amplitude ``a[k]``
+    and offset ``offset[k]`` (one K = make_input's own case)."""
+    T, B = cfg.num_steps, cfg.batch_size
+    N, K = cfg.neuron_count, len(a)
     rng = np.random.default_rng(cfg.seed)
     t = np.arange(T, dtype=float)[:, None]
-    kind, a = cfg.stimulus, cfg.amplitude
+    kind = cfg.stimulus
+    a = a[:, None, None]  # (K, 1, 1) against (T, 1) or, for Poisson, (T, B, N)
     if kind == "constant":
-        base = np.full((T, 1), a)
+        base = np.broadcast_to(a, (K, T, 1))
     elif kind == "step":
         base = np.where(t >= cfg.onset, a, 0.0)
     elif kind == "pulse":
@@ -241,29 +279,29 @@ def make_input(cfg: SimConfig, upload: np.ndarray | None = None) -> torch.Tensor
     elif kind == "sine":
         base = a * np.sin(2 * np.pi * t / cfg.period)
     elif kind == "noise":
-        base = np.full((T, 1), a)
+        base = np.broadcast_to(a, (K, T, 1))
     elif kind == "poisson":
-        base = a * (rng.random((T, B, N)) < cfg.rate)
+        base = a[..., None] * (rng.random((T, B, N)) < cfg.rate)
     elif kind == "expression":
-        base = evaluate_expression(cfg.expression, T, N)
+        base = evaluate_expression(cfg.expression, T, N)[None]
     elif kind == "csv":
         if upload is None:
             raise StimulusError("choose a CSV file to upload (stimulus = csv)")
         reps = -(-T // upload.shape[0])
-        base = np.tile(upload, (reps, 1))[:T]
+        base = np.tile(upload, (reps, 1))[:T][None]
     else:  # SimConfig has already refused anything else
         raise StimulusError(f"unknown stimulus {kind!r}")
     base = np.asarray(base, dtype=float)
-    if base.ndim == 2:
-        base = base[:, None, :]  # (T, 1, 1 or N)
-    current = np.broadcast_to(base, (T, B, N)).copy()
+    if base.ndim == 3:
+        base = base[:, :, None, :]  # (K or 1, T, 1, 1 or N)
+    current = np.broadcast_to(base, (K, T, B, N)).copy()
     if cfg.input_spread > 0 and N > 1 and kind not in ("expression", "csv"):
         scale = 1 - cfg.input_spread + 2 * cfg.input_spread * np.arange(N) / (N - 1)
         current *= scale
-    current += cfg.offset
+    current += offset[:, None, None, None]
     if cfg.noise_std > 0:  # "noise" is amplitude plus this; any other shape can add it too
-        current += rng.normal(0.0, cfg.noise_std, size=current.shape)
+        current += rng.normal(0.0, cfg.noise_std, size=(T, B, N))
     current = current.astype(np.float32)
     if not np.isfinite(current).all():  # a last guard: every source above is bounded
         raise StimulusError("the input current is not finite in float32")
-    return torch.from_numpy(current).reshape(T, B, *shape)
+    return current

@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from rleaky_viz import SimConfig
 from rleaky_viz.config import STIMULI
-from rleaky_viz.stimulus import StimulusError, evaluate_expression, make_input, parse_csv
+from rleaky_viz.stimulus import (StimulusError, evaluate_expression, make_input, make_inputs,
+                                 parse_csv)
 
 
 @pytest.mark.parametrize("kind", [k for k in STIMULI if k != "csv"])
@@ -29,6 +30,74 @@ def test_stimulus_shapes_follow_their_parameters():
     assert 0.25 < float((x > 0).float().mean()) < 0.35
     x = make_input(SimConfig(stimulus="constant", amplitude=1.0, input_spread=0.5, num_neurons=3))
     assert x[0, 0].tolist() == pytest.approx([0.5, 1.0, 1.5])
+
+
+def _by_hand(cfg: SimConfig) -> np.ndarray:
+    """The stimulus from its definition, one step and neuron at a time, in float64."""
+    T, B, N = cfg.num_steps, cfg.batch_size, cfg.neuron_count
+    rng = np.random.default_rng(cfg.seed)
+    a = cfg.amplitude
+    drawn = rng.random((T, B, N)) if cfg.stimulus == "poisson" else None
+    noise = rng.normal(0.0, cfg.noise_std, size=(T, B, N)) if cfg.noise_std > 0 else None
+    out = np.empty((T, B, N))
+    for t in range(T):
+        shape = {"constant": a, "noise": a, "step": a if t >= cfg.onset else 0.0,
+                 "pulse": a if t % cfg.period < cfg.width else 0.0,
+                 "ramp": a * float(t) / max(T - 1, 1),
+                 "sine": a * np.sin(2 * np.pi * float(t) / cfg.period)}.get(cfg.stimulus)
+        for b in range(B):
+            for n in range(N):
+                v = a * (drawn[t, b, n] < cfg.rate) if drawn is not None else shape
+                if cfg.input_spread > 0 and N > 1:
+                    v = v * (1 - cfg.input_spread + 2 * cfg.input_spread * n / (N - 1))
+                v = v + cfg.offset
+                if noise is not None:
+                    v = v + noise[t, b, n]
+                out[t, b, n] = v
+    return out.astype(np.float32)
+
+
+STIMULUS_CASES = [dict(stimulus=k, **extra) for k in ("constant", "step", "pulse", "ramp", "sine",
+                                                      "noise", "poisson")
+                  for extra in ({}, {"num_neurons": 3, "batch_size": 2, "input_spread": 0.4,
+                                     "noise_std": 0.3, "offset": -0.2, "seed": 7})]
+
+
+@pytest.mark.parametrize("case", STIMULUS_CASES, ids=lambda c: "-".join(map(str, c.values())))
+def test_make_input_is_its_definition_bit_for_bit(case):
+    cfg = SimConfig(num_steps=40, amplitude=0.83, period=7, width=3, onset=5, rate=0.3, **case)
+    assert np.array_equal(make_input(cfg).reshape(40, cfg.batch_size, -1).numpy(), _by_hand(cfg))
+
+
+@pytest.mark.parametrize("case", STIMULUS_CASES + [dict(stimulus="expression", expression="0.1*t + n"),
+                                                   dict(stimulus="csv")],
+                         ids=lambda c: "-".join(map(str, c.values())))
+def test_make_inputs_gives_each_setting_as_make_input_does(case):
+    cfg = SimConfig(**{"num_steps": 30, "period": 5, "width": 2, "onset": 4, "rate": 0.4,
+                       "noise_std": 0.1, **case, "num_neurons": 2, "batch_size": 3})
+    upload = np.array([[0.1, 0.2], [0.5, -0.3], [1.0, 0.0]]) if cfg.stimulus == "csv" else None
+    amplitudes = [0.0, 0.37, 1.0, 2.5, -0.6]
+    offsets = [0.0, 0.1, -0.25, 0.3, 0.0]
+    got = make_inputs(cfg, amplitudes, offsets, upload)
+    assert got.shape == (30, 5, 3, 2) and got.dtype == torch.float32
+    for k, (a, o) in enumerate(zip(amplitudes, offsets)):
+        one = make_input(cfg.replace(amplitude=a, offset=o), upload)
+        assert torch.equal(got[:, k], one), (k, a, o)
+
+
+def test_make_inputs_in_chunks_is_the_same(monkeypatch):
+    from rleaky_viz import stimulus
+
+    cfg = SimConfig(stimulus="poisson", num_steps=50, num_neurons=3, noise_std=0.2, rate=0.5)
+    amplitudes, offsets = [0.1 * k for k in range(7)], [0.01 * k for k in range(7)]
+    whole = make_inputs(cfg, amplitudes, offsets)
+    monkeypatch.setattr(stimulus, "_CHUNK", 2 * 50 * 3)  # two settings a chunk
+    assert torch.equal(make_inputs(cfg, amplitudes, offsets), whole)
+
+
+def test_make_inputs_refuses_mismatched_lists():
+    with pytest.raises(ValueError, match="as many amplitudes as offsets"):
+        make_inputs(SimConfig(), [0.1, 0.2], [0.0])
 
 
 def test_expression_matches_numpy():

@@ -81,8 +81,11 @@ def _stack(frames, name: str) -> tuple[dict, list]:
     return series, frames.steadies[rows]
 
 
-def encode_frames(frames, base_names: Sequence[str]) -> tuple[dict, bytes]:
+def encode_frames(frames, base_names: Sequence[str]) -> tuple[str, bytes]:
     """Every frame of ``frames`` as the live chart holds it: ``(header part, array bytes)``.
+
+    The header part is already JSON (an object): a cached encoding is sized
+    and sent as it is, without walking or serialising its many small parts again.
 
     ``base_names``: the traces of the figure the chart starts from (a trace
     not among them travels once, whole, in ``templates``).  Independent of
@@ -115,13 +118,14 @@ def encode_frames(frames, base_names: Sequence[str]) -> tuple[dict, bytes]:
     order = [t["name"] for t in traces]
     header = {"order": order, "templates": templates, "frames": out, "arrays": arrays.index,
               "compressed": "deflate"}
+    part = json.dumps(header, allow_nan=False, separators=(",", ":"))
     # zlib (what the browser's DecompressionStream("deflate") reads): the frames shrink
     # about five times (runs of zeros, repeated values), which a lecture hall's Wi-Fi feels
-    return header, zlib.compress(b"".join(arrays.parts), 1)
+    return part, zlib.compress(b"".join(arrays.parts), 1)
 
 
 def live_chart_payload(trace, frames, overlay: Optional[dict] = None, *, fig: Optional[go.Figure] = None,
-                       encoded: Optional[tuple[dict, bytes]] = None) -> bytes:
+                       encoded: Optional[tuple[str, bytes]] = None) -> bytes:
     """The live chart's data as the browser component reads it (raw bytes, see ``MAGIC``).
 
     The figure of the authoritative run, the controls, and every frame's
@@ -142,8 +146,9 @@ def live_chart_payload(trace, frames, overlay: Optional[dict] = None, *, fig: Op
         c = control(name)
         controls.append({"field": name, "label": c.label, "symbol": c.symbol,
                          "values": frames.values[name], "index": frames.current[name]})
-    header = dict(part, figure={"data": spec["data"], "layout": spec["layout"]}, controls=controls)
-    text = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    rest = json.dumps({"figure": {"data": spec["data"], "layout": spec["layout"]}, "controls": controls},
+                      allow_nan=False, separators=(",", ":"))
+    text = (part[:-1] + "," + rest[1:]).encode("utf-8")  # one object: the frames' part and the rest
     head = MAGIC + struct.pack("<I", len(text)) + text
     return head + b"\0" * (-len(head) % 8) + blob
 
