@@ -13,6 +13,9 @@ has not had before (so no run is served from the cache) and each rerun is
 timed from ``set_value(...).run()`` to its return.  The bar: median under
 100 ms for the neuron explorer and under 250 ms for every other page.
 This measures the script on the server; the browser's drawing is not in it.
+The column CPU is the median of the process's CPU time over the same reruns:
+on a shared machine, where other guests take the processor for a while, it
+varies less than the wall-clock median, which is what the bar judges.
 """
 from __future__ import annotations
 
@@ -106,21 +109,23 @@ def measure(name: str, reruns: int, profiler=None) -> dict:
     values = list(values or betas())
     current = widget.value
     values = [v for v in values if v != current][:reruns]
-    times = []
+    times, cpus = [], []
     for v in values:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
         getattr(at, kind)(key=key).set_value(v).run()
         if profiler is not None:
             profiler.disable()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         if at.exception:
             return {"page": name, "error": str(at.exception[0].value)[:200]}
     med = statistics.median(times)
     bar = BARS.get(name, DEFAULT_BAR)
     return {"page": name, "first_run_s": first, "median_s": med,
             "p90_s": sorted(times)[int(0.9 * (len(times) - 1))], "reruns": len(times),
+            "cpu_median_s": statistics.median(cpus),
             "bar_s": bar, "meets_bar": med < bar}
 
 
@@ -141,7 +146,7 @@ def main(argv=None) -> int:
         profiler = _profile_script_thread()
     rows = [measure(name, args.reruns, profiler) for name in args.pages.split(",") if name]
     print(f"torch {torch.__version__}, threads {args.threads}, {args.reruns} reruns per page\n")
-    print(f"{'page':<20} {'first run':>10} {'median':>9} {'p90':>9} {'bar':>7}  result")
+    print(f"{'page':<20} {'first run':>10} {'median':>9} {'p90':>9} {'CPU':>9} {'bar':>7}  result")
     ok = True
     for r in rows:
         if "skipped" in r or "error" in r:
@@ -150,7 +155,7 @@ def main(argv=None) -> int:
             continue
         ok = ok and r["meets_bar"]
         print(f"{r['page']:<20} {r['first_run_s'] * 1e3:>8.0f}ms {r['median_s'] * 1e3:>7.1f}ms "
-              f"{r['p90_s'] * 1e3:>7.1f}ms {r['bar_s'] * 1e3:>5.0f}ms  "
+              f"{r['p90_s'] * 1e3:>7.1f}ms {r['cpu_median_s'] * 1e3:>7.1f}ms {r['bar_s'] * 1e3:>5.0f}ms  "
               f"{'PASS' if r['meets_bar'] else 'over'}")
     print(f"\npeak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.json:

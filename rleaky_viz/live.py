@@ -17,6 +17,7 @@ does the same arithmetic).  Nothing here imports Streamlit or Plotly.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
@@ -60,12 +61,16 @@ def live_values(cfg: SimConfig, name: str, count: int = LIVE_POSITIONS) -> list[
     """
     if name not in LIVE_FIELDS:
         raise ValueError(f"{name} is not a live field; the live fields are {', '.join(LIVE_FIELDS)}")
+    return list(_positions(name, float(getattr(cfg, name)), max(2, int(count))))
+
+
+@functools.lru_cache(maxsize=1024)
+def _positions(name: str, current: float, count: int) -> tuple[float, ...]:
+    """:func:`live_values` for a field's value (remembered: a rerun asks for the same ones)."""
     c = control(name)
-    current = float(getattr(cfg, name))
     lo, hi, step = float(c.lo), float(c.hi), float(c.step)
     lo, hi = min(lo, current), max(hi, current)
     grid = int(round((hi - lo) / step)) + 1
-    count = max(2, int(count))
     index = range(grid) if grid <= count else sorted({round(i * (grid - 1) / (count - 1))
                                                       for i in range(count)})
     places = _decimals(step)
@@ -77,7 +82,7 @@ def live_values(cfg: SimConfig, name: str, count: int = LIVE_POSITIONS) -> list[
             out.append(float(check_value(name, v)))
         except ValueError:
             continue  # e.g. a grid point outside what the field accepts
-    return sorted(set(out))
+    return tuple(sorted(set(out)))
 
 
 def live_off_reason(cfg: SimConfig, fields: Sequence[str]) -> Optional[str]:

@@ -231,17 +231,23 @@ def make_input(cfg: SimConfig, upload: np.ndarray | None = None) -> torch.Tensor
     return torch.from_numpy(current).reshape(cfg.num_steps, cfg.batch_size, *cfg.neuron_shape)
 
 
-def make_inputs(cfg: SimConfig, amplitudes: Sequence[float], offsets: Sequence[float],
-                upload: np.ndarray | None = None) -> torch.Tensor:
-    """The currents of ``cfg`` with each ``(amplitudes[k], offsets[k])``, ``(T, K, batch, *shape)``.
+def make_inputs(cfg: SimConfig, upload: np.ndarray | None = None,
+                **values: Sequence[float]) -> torch.Tensor:
+    """The currents of ``cfg`` for K settings of its amplitude and offset, ``(T, K, batch, *shape)``.
 
-    Element ``[:, k]`` is bit for bit ``make_input(cfg.replace(amplitude=amplitudes[k],
-    offset=offsets[k]))``: one pass does, for all k at once, the same float64
-    operations in the same order (the random draws, the same for every k,
-    are made once).  The values must already be checked (``check_value``).
+    ``values``: ``amplitude=[...]`` and/or ``offset=[...]``, K values each (a
+    field not given keeps ``cfg``'s value).  Element ``[:, k]`` is bit for
+    bit ``make_input(cfg.replace(amplitude=..., offset=...))`` of setting k:
+    one pass does, for all k at once, the same float64 operations in the
+    same order (the random draws, the same for every k, are made once).
+    The values must already be checked (``check_value``).
     """
-    a = np.asarray(amplitudes, dtype=float)
-    o = np.asarray(offsets, dtype=float)
+    amplitudes, offsets = values.pop("amplitude", None), values.pop("offset", None)
+    if values:
+        raise ValueError(f"make_inputs varies the amplitude and the offset, not {sorted(values)}")
+    K = len(amplitudes if amplitudes is not None else offsets if offsets is not None else ())
+    a = np.asarray(amplitudes if amplitudes is not None else [cfg.amplitude] * K, dtype=float)
+    o = np.asarray(offsets if offsets is not None else [cfg.offset] * K, dtype=float)
     if a.ndim != 1 or a.shape != o.shape or not len(a):
         raise ValueError("make_inputs needs as many amplitudes as offsets, at least one")
     T, K, B = cfg.num_steps, len(a), cfg.batch_size

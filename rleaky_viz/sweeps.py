@@ -43,7 +43,6 @@ __all__ = ["sweep", "point_rollout", "SWEEPABLE", "point_config", "value_range",
 # The fields a sweep may vary are the schema's SWEEPABLE: those of the stimulus
 # change the input current of a point, the neuron's are set as per-sample tensors.
 INPUT_FIELDS = tuple(n for n in SWEEPABLE if control(n).group == "Stimulus")
-assert set(INPUT_FIELDS) <= {"amplitude", "offset"}, "make_inputs varies these two alone"
 _NEURON_TENSORS = tuple(n for n in SWEEPABLE if n not in INPUT_FIELDS)
 
 MAX_GRID_POINTS = 64 * 64
@@ -185,8 +184,7 @@ def _inputs(cfg: SimConfig, points, names, upload) -> tuple[torch.Tensor, Option
     where = {k: i for i, k in enumerate(distinct)}
     # each value checked alone (no rule across fields involves them), not a whole config
     column = {n: [_checked(n, k[j]) for k in distinct] for j, n in enumerate(swept)}
-    currents = make_inputs(cfg, column.get("amplitude", [cfg.amplitude] * len(distinct)),
-                           column.get("offset", [cfg.offset] * len(distinct)), upload)
+    currents = make_inputs(cfg, upload, **column)
     return currents, torch.tensor([where[k] for k in keys])
 
 

@@ -159,6 +159,47 @@ def test_builder_output_is_what_full_validation_makes(inputs, name):
         assert_valid_plotly(call())
 
 
+def test_a_chart_reads_an_unbuilt_figure_as_the_built_one(inputs):
+    from rleaky_viz.figures._spec import unbuilt_spec
+    from rleaky_viz.figures.wire import figure_json
+
+    lazy_seen = 0
+    for name, call in _cases(inputs):
+        fig = call()
+        lazy = unbuilt_spec(fig) is not None
+        got = figure_json(fig)
+        assert (unbuilt_spec(fig) is not None) == lazy, f"{name}: reading its JSON built it"
+        fig.layout  # noqa: B018  (builds it)
+        assert unbuilt_spec(fig) is None
+        assert _canonical(got) == _canonical(figure_json(fig)), name
+        lazy_seen += lazy
+    assert lazy_seen >= 20  # most builders hand over their spec unbuilt
+
+
+def test_an_unbuilt_figure_is_a_whole_figure():
+    import copy
+    import pickle
+
+    from rleaky_viz.figures._spec import unbuilt_spec
+
+    def make():
+        return figure([{"type": "scatter", "y": np.arange(3.0), "name": "a"}],
+                      {"title": {"text": "t"}, **subplot_layout(2, [0.5, 0.5], 0.1)})
+
+    for use in (lambda f: f.data[0].name, lambda f: f.layout.title.text,
+                lambda f: f.to_dict()["layout"]["yaxis2"]["domain"],
+                lambda f: f.update_layout(height=300).layout.height,
+                lambda f: copy.deepcopy(f).data[0].name, lambda f: pickle.loads(pickle.dumps(f)).layout.title.text,
+                lambda f: go.Figure(f).layout.xaxis2.anchor, lambda f: f.update_yaxes(title_text="u", row=2, col=1).layout.yaxis2.title.text):
+        fig = make()
+        assert isinstance(fig, go.Figure) and unbuilt_spec(fig) is not None
+        assert use(fig) in ("a", "t", [0.0, 0.45], 300, "y2", "u"), use
+        assert unbuilt_spec(fig) is None
+    assert type(copy.copy(make())) is go.Figure
+    with pytest.raises(AttributeError):
+        make().no_such_thing  # noqa: B018
+
+
 def test_dead_stretches_are_shaded_on_both_panels(inputs):
     fig = F.surrogate_trajectory_figure(inputs["dead"])
     runs = fig.layout.meta["dead_stretches"]

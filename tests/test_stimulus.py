@@ -78,7 +78,7 @@ def test_make_inputs_gives_each_setting_as_make_input_does(case):
     upload = np.array([[0.1, 0.2], [0.5, -0.3], [1.0, 0.0]]) if cfg.stimulus == "csv" else None
     amplitudes = [0.0, 0.37, 1.0, 2.5, -0.6]
     offsets = [0.0, 0.1, -0.25, 0.3, 0.0]
-    got = make_inputs(cfg, amplitudes, offsets, upload)
+    got = make_inputs(cfg, upload, amplitude=amplitudes, offset=offsets)
     assert got.shape == (30, 5, 3, 2) and got.dtype == torch.float32
     for k, (a, o) in enumerate(zip(amplitudes, offsets)):
         one = make_input(cfg.replace(amplitude=a, offset=o), upload)
@@ -90,14 +90,18 @@ def test_make_inputs_in_chunks_is_the_same(monkeypatch):
 
     cfg = SimConfig(stimulus="poisson", num_steps=50, num_neurons=3, noise_std=0.2, rate=0.5)
     amplitudes, offsets = [0.1 * k for k in range(7)], [0.01 * k for k in range(7)]
-    whole = make_inputs(cfg, amplitudes, offsets)
+    whole = make_inputs(cfg, amplitude=amplitudes, offset=offsets)
     monkeypatch.setattr(stimulus, "_CHUNK", 2 * 50 * 3)  # two settings a chunk
-    assert torch.equal(make_inputs(cfg, amplitudes, offsets), whole)
+    assert torch.equal(make_inputs(cfg, amplitude=amplitudes, offset=offsets), whole)
 
 
 def test_make_inputs_refuses_mismatched_lists():
     with pytest.raises(ValueError, match="as many amplitudes as offsets"):
-        make_inputs(SimConfig(), [0.1, 0.2], [0.0])
+        make_inputs(SimConfig(), amplitude=[0.1, 0.2], offset=[0.0])
+    with pytest.raises(ValueError, match="not \\['beta'\\]"):
+        make_inputs(SimConfig(), amplitude=[0.1], beta=[0.5])
+    only = make_inputs(SimConfig(amplitude=0.4), offset=[0.0, 0.2])
+    assert torch.equal(only[:, 1], make_input(SimConfig(amplitude=0.4, offset=0.2)))
 
 
 def test_expression_matches_numpy():

@@ -12,6 +12,13 @@ numpy arrays as they are) and :func:`figure` wraps it with
 ``write_html``, ``update_layout`` all work as before), only nothing is
 checked while it is built.
 
+Even unvalidated, building the plotly objects (every trace, the layout, the
+default template copied into it) cost a page a few milliseconds a figure per
+rerun, and a chart only needs the spec.  So :func:`figure` returns a
+:class:`SpecFigure`: a ``go.Figure`` that holds the spec and builds its
+plotly objects the first time anything of the figure is used
+(``rleaky_viz.figures.wire.figure_json`` reads the spec of one not built).
+
 What no longer raises at build time is checked by
 ``tests/test_figure_specs.py``: every builder's figure must pass plotly's
 full validation (``go.Figure(fig.to_dict())``) unchanged, so a misspelt
@@ -20,13 +27,14 @@ property or an invalid value fails there.
 from __future__ import annotations
 
 import re
+import threading
 from copy import deepcopy
 from functools import lru_cache
 from typing import Optional, Sequence, Union
 
 import plotly.graph_objects as go
 
-__all__ = ["figure", "subplot_layout", "axis_ids", "colorscale"]
+__all__ = ["figure", "subplot_layout", "axis_ids", "colorscale", "SpecFigure", "unbuilt_spec"]
 
 # numbered axes of a subplot grid: xaxis2, yaxis3, ... (xaxis/yaxis themselves are ordinary)
 _SUBPLOT_AXIS = re.compile(r"[xy]axis[2-9]\d*|[xy]axis[1-9]\d+")
@@ -38,23 +46,78 @@ def figure(data: Sequence[dict], layout: dict, frames: Optional[Sequence[dict]] 
     Nothing is validated or copied property by property.  Frames are dicts
     ``{"name": ..., "data": [...], "layout": {...}}``; plotly's constructor
     always validates frames, so they are attached unvalidated afterwards.
+    The plotly objects are built on first use (:class:`SpecFigure`); an
+    unknown trace type is refused here, as building would refuse it.
     """
+    data = list(data)
+    known = _trace_types()
+    for trace in data:
+        kind = trace.get("type", "scatter")
+        if kind not in known:
+            raise ValueError(f"unknown trace type {kind!r}; plotly's trace types are "
+                             f"{', '.join(sorted(known))}")
+    return SpecFigure(data, layout, list(frames) if frames else None)
+
+
+@lru_cache(maxsize=None)
+def _trace_types() -> frozenset:
+    from plotly.validator_cache import ValidatorCache
+
+    return frozenset(ValidatorCache.get_validator("", "data").class_strs_map)
+
+
+_BUILD_LOCK = threading.RLock()
+
+
+class SpecFigure(go.Figure):
+    """A ``go.Figure`` built from its spec the first time it is used.
+
+    Until then it holds only ``(data, layout, frames)``; any attribute it
+    lacks (``fig.data``, ``fig.layout``, ``update_layout``, ``to_dict``...
+    all read attributes that the build sets) builds it in place, exactly as
+    :func:`figure` always did, and from then on it is an ordinary figure.
+    A copy or a pickle is a plain ``go.Figure``.
+    """
+
+    def __init__(self, data: list, layout: dict, frames: Optional[list] = None):  # noqa: D107
+        # the base constructor runs on first use (_build): nothing of plotly's is made here
+        self.__dict__["_rleaky_spec"] = (data, layout, frames)
+
+    def __getattr__(self, name: str):
+        # reached only for what the instance does not have yet
+        if name.startswith("__") or "_rleaky_spec" not in self.__dict__:
+            raise AttributeError(name)
+        with _BUILD_LOCK:  # a cached figure may be first used by two sessions at once
+            spec = self.__dict__.pop("_rleaky_spec", None)
+            if spec is not None:
+                _build(self, *spec)
+        return object.__getattribute__(self, name)
+
+    def __reduce__(self):
+        return (go.Figure, super().__reduce__()[1])
+
+
+def unbuilt_spec(fig) -> Optional[tuple]:
+    """``(data, layout, frames)`` of a :class:`SpecFigure` not built yet, else None."""
+    return getattr(fig, "__dict__", {}).get("_rleaky_spec")
+
+
+def _build(fig: go.Figure, data: list, layout: dict, frames: Optional[list]) -> None:
     axes = {k: v for k, v in layout.items() if _SUBPLOT_AXIS.fullmatch(k)}
     plain = {k: v for k, v in layout.items() if k not in axes} if axes else layout
-    fig = go.Figure({"data": list(data), "layout": plain}, _validate=False)
+    go.Figure.__init__(fig, {"data": list(data), "layout": plain}, _validate=False)
     if axes:
         try:
             _attach_axes(fig, axes)
         except (AttributeError, ImportError, TypeError):  # plotly's internals moved:
             # let the constructor validate the axes (about a millisecond more)
-            fig = go.Figure({"data": list(data), "layout": layout}, _validate=False)
+            go.Figure.__init__(fig, {"data": list(data), "layout": layout}, _validate=False)
     if frames:
         try:
             fig._frame_objs = tuple(_frame(f) for f in frames)
         except (AttributeError, TypeError, KeyError):  # plotly's internals moved: validate
-            fig = go.Figure({"data": list(data), "layout": layout, "frames": list(frames)},
-                            _validate=False)
-    return fig
+            go.Figure.__init__(fig, {"data": list(data), "layout": layout, "frames": list(frames)},
+                               _validate=False)
 
 
 def _attach_axes(fig: go.Figure, axes: dict) -> None:

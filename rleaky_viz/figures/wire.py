@@ -14,12 +14,15 @@ plotly leaves as lists (an axis ``range``, ``geojson``...) stay lists.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import struct
 import zlib
 
 import numpy as np
+
+from ._spec import unbuilt_spec
 
 __all__ = ["encode_arrays", "narrow", "DTYPES", "figure_json", "chart_payload",
            "read_chart_payload", "CHART_MAGIC"]
@@ -93,8 +96,24 @@ def figure_json(fig) -> dict:
     """``fig`` (a ``go.Figure``) as the dict plotly.js draws, arrays encoded, nothing deep-copied.
 
     Equal to ``fig.to_plotly_json()`` but for the arrays' dtypes (narrowed
-    where no value changes) and NaN written as null.
+    where no value changes) and NaN written as null.  A figure of our
+    builders not built yet (``_spec.SpecFigure``) is read from its spec,
+    with the default template plotly would have put in its layout, and is
+    left unbuilt.
     """
+    spec = unbuilt_spec(fig)
+    template = _default_template() if spec is not None else None
+    if spec is not None and template is not _UNKNOWN:
+        data, layout, frames = spec
+        plain = {k: v for k, v in layout.items() if k != "template"}
+        out = {"data": encode_arrays(list(data)), "layout": encode_arrays(plain)}
+        if layout.get("template") is not None:
+            out["layout"]["template"] = encode_arrays(layout["template"], "template")
+        elif template is not None:
+            out["layout"]["template"] = template  # shared: never changed by anyone
+        if frames:
+            out["frames"] = encode_arrays(list(frames))
+        return out
     try:
         data, layout = fig._data, fig._layout
         frames = [f._props for f in fig._frame_objs]
@@ -105,6 +124,27 @@ def figure_json(fig) -> dict:
     if frames:
         out["frames"] = encode_arrays(list(frames))
     return out
+
+
+_UNKNOWN = object()
+
+
+def _default_template():
+    """The encoded template plotly puts in a new figure's layout (None: none; _UNKNOWN: a
+    template object, not a name, is the default: then the figure is built and read)."""
+    import plotly.io as pio
+
+    name = pio.templates.default
+    if name is None:
+        return None
+    return _template_named(name) if isinstance(name, str) else _UNKNOWN
+
+
+@functools.lru_cache(maxsize=8)
+def _template_named(name: str):
+    import plotly.graph_objects as go
+
+    return encode_arrays(go.Figure()._layout.get("template"), "template")
 
 
 # A chart's payload: CHART_MAGIC, the CRC-32 of the JSON (uint32, little-endian: the browser
