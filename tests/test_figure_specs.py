@@ -167,11 +167,12 @@ def test_a_chart_reads_an_unbuilt_figure_as_the_built_one(inputs):
     for name, call in _cases(inputs):
         fig = call()
         lazy = unbuilt_spec(fig) is not None
-        got = figure_json(fig)
+        got, as_dict = figure_json(fig), fig.to_dict()
         assert (unbuilt_spec(fig) is not None) == lazy, f"{name}: reading its JSON built it"
         fig.layout  # noqa: B018  (builds it)
         assert unbuilt_spec(fig) is None
         assert _canonical(got) == _canonical(figure_json(fig)), name
+        assert _canonical(as_dict) == _canonical(fig.to_dict()), name
         lazy_seen += lazy
     assert lazy_seen >= 20  # most builders hand over their spec unbuilt
 
@@ -186,16 +187,29 @@ def test_an_unbuilt_figure_is_a_whole_figure():
         return figure([{"type": "scatter", "y": np.arange(3.0), "name": "a"}],
                       {"title": {"text": "t"}, **subplot_layout(2, [0.5, 0.5], 0.1)})
 
-    for use in (lambda f: f.data[0].name, lambda f: f.layout.title.text,
-                lambda f: f.to_dict()["layout"]["yaxis2"]["domain"],
-                lambda f: f.update_layout(height=300).layout.height,
-                lambda f: copy.deepcopy(f).data[0].name, lambda f: pickle.loads(pickle.dumps(f)).layout.title.text,
-                lambda f: go.Figure(f).layout.xaxis2.anchor, lambda f: f.update_yaxes(title_text="u", row=2, col=1).layout.yaxis2.title.text):
+    uses = [(lambda f: f.data[0].name, "a"), (lambda f: f.layout.title.text, "t"),
+            (lambda f: f.update_layout(height=300).layout.height, 300),
+            (lambda f: copy.deepcopy(f).data[0].name, "a"),
+            (lambda f: pickle.loads(pickle.dumps(f)).layout.title.text, "t"),
+            (lambda f: go.Figure(f).layout.xaxis2.anchor, "y2"),
+            (lambda f: f.update_yaxes(title_text="u", row=2, col=1).layout.yaxis2.title.text, "u")]
+    for use, want in uses:
         fig = make()
         assert isinstance(fig, go.Figure) and unbuilt_spec(fig) is not None
-        assert use(fig) in ("a", "t", [0.0, 0.45], 300, "y2", "u"), use
-        assert unbuilt_spec(fig) is None
+        assert use(fig) == want
+        assert unbuilt_spec(fig) is None  # used: built
+    fig = make()
+    assert fig.to_dict()["layout"]["yaxis2"]["domain"] == [0.0, 0.45]
+    assert unbuilt_spec(fig) is not None  # to_dict answers from the spec
     assert type(copy.copy(make())) is go.Figure
+    fig = make()
+    spec = fig.to_dict()  # a copy: changing it changes nothing of the figure
+    spec["data"][0]["name"] = "changed"
+    spec["layout"]["title"]["text"] = "changed"
+    spec["layout"]["template"]["layout"]["font"] = {"size": 99}
+    assert fig.to_dict()["data"][0]["name"] == "a" and fig.layout.title.text == "t"
+    assert fig.layout.template.layout.font.size != 99
+    assert make().to_dict()["layout"]["template"] == go.Figure().to_dict()["layout"]["template"]
     with pytest.raises(AttributeError):
         make().no_such_thing  # noqa: B018
 

@@ -96,6 +96,55 @@ class SpecFigure(go.Figure):
     def __reduce__(self):
         return (go.Figure, super().__reduce__()[1])
 
+    def to_dict(self) -> dict:
+        """``go.Figure.to_dict()``; one not built yet answers from its spec (a copy, with the
+        default template), without building (``st.plotly_chart`` asks for this)."""
+        spec = self.__dict__.get("_rleaky_spec")
+        template = _default_template() if spec is not None else None
+        if spec is None or template is _UNKNOWN:
+            return super().to_dict()
+        data, layout, frames = spec
+        out = {"data": _copied(data), "layout": _copied(layout)}
+        if layout.get("template") is None and template is not None:
+            out["layout"]["template"] = _copied(template)
+        if frames:
+            out["frames"] = _copied(frames)
+        from _plotly_utils.utils import convert_to_base64
+
+        convert_to_base64(out)  # as plotly's to_dict does: numeric arrays as base64 specs
+        return out
+
+
+def _copied(obj):
+    """A deep copy of a spec: its dicts, lists and arrays copied, its strings and numbers shared."""
+    if isinstance(obj, dict):
+        return {k: _copied(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_copied(v) for v in obj] if isinstance(obj, list) else tuple(_copied(v) for v in obj)
+    if hasattr(obj, "copy") and hasattr(obj, "dtype"):  # a numpy array (or scalar)
+        return obj.copy()
+    return deepcopy(obj) if not isinstance(obj, (str, int, float, bool, type(None))) else obj
+
+
+_UNKNOWN = object()
+
+
+def _default_template():
+    """The template dict plotly puts in a new figure's layout: None where there is none,
+    ``_UNKNOWN`` where the default is a template object rather than a name (then the
+    figure is built and asked)."""
+    import plotly.io as pio
+
+    name = pio.templates.default
+    if name is None:
+        return None
+    return _template_named(name) if isinstance(name, str) else _UNKNOWN
+
+
+@lru_cache(maxsize=8)
+def _template_named(name: str) -> dict:
+    return go.Figure()._layout.get("template")  # never changed: callers copy it
+
 
 def unbuilt_spec(fig) -> Optional[tuple]:
     """``(data, layout, frames)`` of a :class:`SpecFigure` not built yet, else None."""

@@ -9,6 +9,7 @@ point, and the selected cell is outlined.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Optional, Sequence
 
 import numpy as np
@@ -148,10 +149,34 @@ def _fi_theory_traces(theory: dict, key, xs, name: str, color: str, x: str, valu
     return traces
 
 
-def _shown(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        return "–" if np.isnan(v) else f"{v:.4g}"
-    return str(v)
+def _shown(values: np.ndarray) -> np.ndarray:
+    """A column's values as hover text: floats to 4 significant digits, NaN as "–"."""
+    if values.dtype.kind == "f":
+        text = np.char.mod("%.4g", values).astype(object)
+        text[np.isnan(values)] = "–"
+        return text
+    return np.array([str(v) for v in values.tolist()], dtype=object)
+
+
+# the hover data of the last frames drawn: the four maps of a sweep share one frame
+_CELL_DATA: dict = {}
+
+
+def _cell_data(frame, cols: list) -> np.ndarray:
+    """``(rows, 1 + len(cols))`` objects: each row's index, then its statistics as text."""
+    key = (id(frame), tuple(cols))
+    hit = _CELL_DATA.get(key)
+    if hit is not None and hit[0]() is frame:
+        return hit[1]
+    data = np.empty((len(frame), 1 + len(cols)), dtype=object)
+    data[:, 0] = frame.index.tolist()
+    for j, c in enumerate(cols, start=1):
+        data[:, j] = _shown(frame[c].to_numpy())
+    data.flags.writeable = False  # shared between the maps (and their figures)
+    if len(_CELL_DATA) >= 8:
+        _CELL_DATA.clear()
+    _CELL_DATA[key] = (weakref.ref(frame), data)
+    return data
 
 
 def _cells(frame, x, y, selected: Optional[int]) -> dict:
@@ -164,9 +189,7 @@ def _cells(frame, x, y, selected: Optional[int]) -> dict:
     lines = [f"{_label(x)} = %{{x:.4g}}", f"{_label(y)} = %{{y:.4g}}"]
     lines += [f"{'regime' if c == 'regime' else _label(c)}: %{{customdata[{i + 1}]}}"
               for i, c in enumerate(cols)]
-    # column-wise: iterrows would copy frame.attrs (the sweep's config) for every row
-    columns = [[_shown(v) for v in frame[c].tolist()] for c in cols]
-    custom = [[int(i), *values] for i, *values in zip(frame.index.tolist(), *columns)]
+    custom = _cell_data(frame, cols)
     cells = dict(
         type="scatter", x=frame[x].to_numpy(np.float64), y=frame[y].to_numpy(np.float64),
         mode="markers", name="cells", showlegend=False, customdata=custom,

@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from ._spec import unbuilt_spec
+from ._spec import _UNKNOWN, _default_template, _template_named, unbuilt_spec
 
 __all__ = ["encode_arrays", "narrow", "DTYPES", "figure_json", "chart_payload",
            "read_chart_payload", "CHART_MAGIC"]
@@ -102,7 +102,7 @@ def figure_json(fig) -> dict:
     left unbuilt.
     """
     spec = unbuilt_spec(fig)
-    template = _default_template() if spec is not None else None
+    template = _default_template_json() if spec is not None else None
     if spec is not None and template is not _UNKNOWN:
         data, layout, frames = spec
         plain = {k: v for k, v in layout.items() if k != "template"}
@@ -126,25 +126,19 @@ def figure_json(fig) -> dict:
     return out
 
 
-_UNKNOWN = object()
+@functools.lru_cache(maxsize=8)
+def _encoded_template(name: str):
+    return encode_arrays(_template_named(name), "template")
 
 
-def _default_template():
-    """The encoded template plotly puts in a new figure's layout (None: none; _UNKNOWN: a
-    template object, not a name, is the default: then the figure is built and read)."""
+def _default_template_json():
+    """The default template encoded (None: none; ``_UNKNOWN``: not known by name)."""
+    template = _default_template()
+    if template is None or template is _UNKNOWN:
+        return template
     import plotly.io as pio
 
-    name = pio.templates.default
-    if name is None:
-        return None
-    return _template_named(name) if isinstance(name, str) else _UNKNOWN
-
-
-@functools.lru_cache(maxsize=8)
-def _template_named(name: str):
-    import plotly.graph_objects as go
-
-    return encode_arrays(go.Figure()._layout.get("template"), "template")
+    return _encoded_template(pio.templates.default)
 
 
 # A chart's payload: CHART_MAGIC, the CRC-32 of the JSON (uint32, little-endian: the browser
