@@ -21,7 +21,8 @@ with the goals of issue "Live":
   figure), and to the whole rerun done (the script's end reached the browser
   and the chart's last redraw, whichever is later: the charts below it too);
 * **keyboard step**, every page: from an ArrowRight on the page's first
-  sidebar slider to the first chart's change (median of ``--presses``);
+  sidebar slider to the first chart's change (median of ``--presses``), each
+  press once no chart has changed for 300 ms (the last rerun's draws done);
 * **cold page**, every page: a new browser context (empty cache) from
   navigation to the first chart drawn.
 """
@@ -146,6 +147,23 @@ KEY_STEP_JS = """() => {
 }"""
 
 
+# the charts have finished drawing: none has changed for 300 ms (after a rerun the chart
+# component draws one chart a task, so the last may come well after the script's end)
+QUIET_JS = """() => {
+  const q = window.rvQuiet = {last: performance.now()};
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    new MutationObserver(() => { q.last = performance.now(); })
+      .observe(gd, {subtree: true, attributes: true, attributeFilter: ['d', 'transform'], childList: true});
+  }
+}"""
+
+
+def _quiet(page) -> None:
+    page.wait_for_function(IDLE_JS)
+    page.evaluate(QUIET_JS)
+    page.wait_for_function("() => performance.now() - window.rvQuiet.last > 300", timeout=30_000)
+
+
 def bench_keyboard(browser, url: str, path: str, presses: int) -> float:
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
@@ -155,8 +173,7 @@ def bench_keyboard(browser, url: str, path: str, presses: int) -> float:
     times = []
     if slider.count():
         for i in range(presses):
-            page.wait_for_function(IDLE_JS)
-            time.sleep(0.2)
+            _quiet(page)
             page.evaluate(KEY_STEP_JS)
             slider.focus()
             t0 = page.evaluate("() => performance.now()")
