@@ -22,7 +22,8 @@ elif draw == "chart":
     chart(fig, "floor_chart", f"Three points, the middle one at {x}.")
 else:
     st.markdown(f"x is {x}")
-for i in range(min(int(st.query_params.get("extra", "0") or 0), 200)):
+extra = st.query_params.get("extra", "0")
+for i in range(min(int(extra) if extra.isdigit() else 0, 200)):
     if i % 3 == 0:
         st.sidebar.slider(f"more {i}", 0.0, 1.0, 0.5, key=f"more_{i}")
     else:

@@ -245,9 +245,9 @@ def make_inputs(cfg: SimConfig, upload: np.ndarray | None = None,
     amplitudes, offsets = values.pop("amplitude", None), values.pop("offset", None)
     if values:
         raise ValueError(f"make_inputs varies the amplitude and the offset, not {sorted(values)}")
-    K = len(amplitudes if amplitudes is not None else offsets if offsets is not None else ())
-    a = np.asarray(amplitudes if amplitudes is not None else [cfg.amplitude] * K, dtype=float)
-    o = np.asarray(offsets if offsets is not None else [cfg.offset] * K, dtype=float)
+    given = amplitudes if amplitudes is not None else offsets if offsets is not None else ()
+    a = np.asarray(amplitudes if amplitudes is not None else [cfg.amplitude] * len(given), dtype=float)
+    o = np.asarray(offsets if offsets is not None else [cfg.offset] * len(given), dtype=float)
     if a.ndim != 1 or a.shape != o.shape or not len(a):
         raise ValueError("make_inputs needs as many amplitudes as offsets, at least one")
     T, K, B = cfg.num_steps, len(a), cfg.batch_size

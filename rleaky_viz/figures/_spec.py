@@ -30,11 +30,12 @@ import re
 import threading
 from copy import deepcopy
 from functools import lru_cache
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import plotly.graph_objects as go
 
-__all__ = ["figure", "subplot_layout", "axis_ids", "colorscale", "SpecFigure", "unbuilt_spec"]
+__all__ = ["figure", "subplot_layout", "axis_ids", "colorscale", "SpecFigure", "unbuilt_spec",
+           "unbuilt_dict", "template_named"]
 
 # numbered axes of a subplot grid: xaxis2, yaxis3, ... (xaxis/yaxis themselves are ordinary)
 _SUBPLOT_AXIS = re.compile(r"[xy]axis[2-9]\d*|[xy]axis[1-9]\d+")
@@ -87,7 +88,7 @@ class SpecFigure(go.Figure):
         # reached only for what the instance does not have yet
         if name.startswith("__") or "_rleaky_spec" not in self.__dict__:
             raise AttributeError(name)
-        with _BUILD_LOCK:  # a cached figure may be first used by two sessions at once
+        with _BUILD_LOCK:  # two threads using one figure first build it once
             spec = self.__dict__.pop("_rleaky_spec", None)
             if spec is not None:
                 _build(self, *spec)
@@ -99,16 +100,9 @@ class SpecFigure(go.Figure):
     def to_dict(self) -> dict:
         """``go.Figure.to_dict()``; one not built yet answers from its spec (a copy, with the
         default template), without building (``st.plotly_chart`` asks for this)."""
-        spec = self.__dict__.get("_rleaky_spec")
-        template = _default_template() if spec is not None else None
-        if spec is None or template is _UNKNOWN:
+        out = unbuilt_dict(self, _copied, lambda name: _copied(template_named(name)))
+        if out is None:
             return super().to_dict()
-        data, layout, frames = spec
-        out = {"data": _copied(data), "layout": _copied(layout)}
-        if layout.get("template") is None and template is not None:
-            out["layout"]["template"] = _copied(template)
-        if frames:
-            out["frames"] = _copied(frames)
         from _plotly_utils.utils import convert_to_base64
 
         convert_to_base64(out)  # as plotly's to_dict does: numeric arrays as base64 specs
@@ -126,24 +120,39 @@ def _copied(obj):
     return deepcopy(obj) if not isinstance(obj, (str, int, float, bool, type(None))) else obj
 
 
-_UNKNOWN = object()
+def unbuilt_dict(fig, convert: Callable, template: Callable[[str], dict]) -> Optional[dict]:
+    """A :class:`SpecFigure` not built yet as plotly's ``{"data", "layout"[, "frames"]}``,
+    each part passed through ``convert``, without building it; None for any other figure.
 
-
-def _default_template():
-    """The template dict plotly puts in a new figure's layout: None where there is none,
-    ``_UNKNOWN`` where the default is a template object rather than a name (then the
-    figure is built and asked)."""
+    ``template(name)`` gives the default template as the layout should hold it (plotly
+    puts it into a new figure's layout unless the spec has one).  None too when the
+    default is a template object, not a name: then only the built figure knows.
+    """
+    spec = unbuilt_spec(fig)
+    if spec is None:
+        return None
     import plotly.io as pio
 
     name = pio.templates.default
-    if name is None:
+    if name is not None and not isinstance(name, str):
         return None
-    return _template_named(name) if isinstance(name, str) else _UNKNOWN
+    data, layout, frames = spec
+    own = layout.get("template")
+    out = {"data": convert(list(data)),
+           "layout": convert({k: v for k, v in layout.items() if k != "template"})}
+    if own is not None:
+        out["layout"]["template"] = convert(own)
+    elif name is not None:
+        out["layout"]["template"] = template(name)
+    if frames:
+        out["frames"] = convert(list(frames))
+    return out
 
 
 @lru_cache(maxsize=8)
-def _template_named(name: str) -> dict:
-    return go.Figure()._layout.get("template")  # never changed: callers copy it
+def template_named(name: str) -> dict:
+    """plotly's registered template ``name`` as a new figure's layout holds it (shared: copy it)."""
+    return go.Figure()._layout.get("template")
 
 
 def unbuilt_spec(fig) -> Optional[tuple]:

@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from ._spec import _UNKNOWN, _default_template, _template_named, unbuilt_spec
+from ._spec import template_named, unbuilt_dict
 
 __all__ = ["encode_arrays", "narrow", "DTYPES", "figure_json", "chart_payload",
            "read_chart_payload", "CHART_MAGIC"]
@@ -101,18 +101,8 @@ def figure_json(fig) -> dict:
     with the default template plotly would have put in its layout, and is
     left unbuilt.
     """
-    spec = unbuilt_spec(fig)
-    template = _default_template_json() if spec is not None else None
-    if spec is not None and template is not _UNKNOWN:
-        data, layout, frames = spec
-        plain = {k: v for k, v in layout.items() if k != "template"}
-        out = {"data": encode_arrays(list(data)), "layout": encode_arrays(plain)}
-        if layout.get("template") is not None:
-            out["layout"]["template"] = encode_arrays(layout["template"], "template")
-        elif template is not None:
-            out["layout"]["template"] = template  # shared: never changed by anyone
-        if frames:
-            out["frames"] = encode_arrays(list(frames))
+    out = unbuilt_dict(fig, encode_arrays, _encoded_template)
+    if out is not None:
         return out
     try:
         data, layout = fig._data, fig._layout
@@ -128,17 +118,7 @@ def figure_json(fig) -> dict:
 
 @functools.lru_cache(maxsize=8)
 def _encoded_template(name: str):
-    return encode_arrays(_template_named(name), "template")
-
-
-def _default_template_json():
-    """The default template encoded (None: none; ``_UNKNOWN``: not known by name)."""
-    template = _default_template()
-    if template is None or template is _UNKNOWN:
-        return template
-    import plotly.io as pio
-
-    return _encoded_template(pio.templates.default)
+    return encode_arrays(template_named(name), "template")  # shared: never changed by anyone
 
 
 # A chart's payload: CHART_MAGIC, the CRC-32 of the JSON (uint32, little-endian: the browser
