@@ -92,7 +92,7 @@ for row_maps in (MAPS[:2], MAPS[2:]):
             if points:
                 st.session_state["_sweeps_cell"] = {x: points[0]["x"], y: points[0]["y"]}
 
-st.download_button("Sweep table CSV", data=frame.to_csv(index=False), file_name="sweep.csv",
+st.download_button("Sweep table CSV", data=lambda: frame.to_csv(index=False), file_name="sweep.csv",
                    mime="text/csv", key="sweeps_csv", on_click="ignore")
 with st.expander("How the regimes are defined"):
     for name in REGIMES:

@@ -267,6 +267,27 @@ def point_rollout(cfg: SimConfig, names: Sequence[str], points: Sequence[Sequenc
     return x, out, neuron
 
 
+class _Fixed(dict):
+    """A read-only dict that is its own deep copy.
+
+    pandas deep-copies a frame's ``attrs`` into every column, row and view it
+    hands out; a sweep's config and grid (some 130 values) made each of those
+    cost more than the operation itself.  Read-only, they can be shared.
+    """
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return _Fixed, (dict(self),)
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a sweep's attrs are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+
 def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
           progress: Optional[Callable[[float, str], None]] = None, *,
           upload: Optional[np.ndarray] = None,
@@ -289,7 +310,8 @@ def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
     * ``progress(fraction, message)`` is called after each chunk of steps
       once the run has taken more than half a second, and with 1.0 at the end.
     * ``frame.attrs`` holds ``config`` (the base config as a dict), ``grid``
-      and ``seconds`` (wall time of the run).
+      (each field's values as a tuple), both read-only, and ``seconds`` (wall
+      time of the run).
 
     Raises ``ValueError`` naming the field for a bad grid.
     """
@@ -307,11 +329,18 @@ def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
 
     def blocks():
         # each grid point's input, made one chunk at a time (the whole grid's
-        # input would not fit in memory for the largest sweeps)
-        for t0 in range(0, T, chunk):
-            block = currents[t0:t0 + chunk]
+        # input would not fit in memory for the largest sweeps); chunks of T/20
+        # steps let progress be reported, so once the first shows that the whole
+        # run ends well before progress would be (most runs), the rest goes at once
+        t0 = 0
+        while t0 < T:
+            size = chunk
+            if t0 and (time.perf_counter() - started) * T / t0 < _PROGRESS_AFTER_S / 2:
+                size = max(chunk, min(T - t0, _CHUNK_ELEMENT_STEPS // M))
+            block = currents[t0:t0 + size]
             x = block.expand(block.shape[0], G, *block.shape[2:]) if index is None else block[:, index]
             yield x.reshape(x.shape[0], E, *shape).to(device)
+            t0 += size
 
     reported = False
     with torch.no_grad():
@@ -327,5 +356,7 @@ def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
     data = {n: np.asarray(column[n], dtype=np.float64) for n in names}
     data.update(stats.points(G))
     frame = pd.DataFrame(data, columns=[*names, *STAT_COLUMNS])
-    frame.attrs.update(config=cfg.to_dict(), grid=grid, seconds=time.perf_counter() - started)
+    frame.attrs.update(config=_Fixed(cfg.to_dict()),
+                       grid=_Fixed({n: tuple(v) for n, v in grid.items()}),
+                       seconds=time.perf_counter() - started)
     return frame

@@ -1,5 +1,6 @@
 """Sweeps: the batched grid run equals one simulate() per point; regimes, scores, figures."""
 import json
+import pickle
 import sys
 
 import numpy as np
@@ -115,6 +116,31 @@ def test_rows_columns_and_attrs():
     assert frame.attrs["config"] == cfg.to_dict() and frame.attrs["seconds"] >= 0
     one = sweep(cfg, {"beta": [0.9]})
     assert list(one.columns) == ["beta", *STAT_COLUMNS] and len(one) == 1
+
+
+def test_a_fast_run_in_two_chunks_is_the_run_in_twenty(monkeypatch):
+    # a run projected to end well before progress would show takes its steps after the
+    # first chunk at once; with progress due at once it keeps the T/20 chunks: same rows
+    cfg = base_config("linear", num_steps=333, amplitude=0.6, noise_std=0.3)
+    grid = {"beta": [0.6, 0.9], "threshold": [0.5, 1.0]}
+    fast = sweep(cfg, grid)
+    chunks = []
+    monkeypatch.setattr(sweeps, "_PROGRESS_AFTER_S", 0.0)
+    every = sweep(cfg, grid, progress=lambda f, m: chunks.append(f))
+    assert len(chunks) > 10
+    pd.testing.assert_frame_equal(fast, every)
+
+
+def test_the_attrs_are_read_only_and_shared_by_copies():
+    frame = sweep(base_config("none", num_steps=20), {"beta": [0.5, 0.9]})
+    assert frame.attrs["grid"] == {"beta": (0.5, 0.9)}
+    with pytest.raises(TypeError):
+        frame.attrs["config"]["beta"] = 0.1
+    with pytest.raises(TypeError):
+        frame.attrs["grid"].update(beta=[0.1])
+    column = frame["beta"]  # pandas deep-copies attrs into what it hands out: no walk here
+    assert column.attrs["config"] is frame.attrs["config"]
+    assert pickle.loads(pickle.dumps(frame)).attrs == frame.attrs
 
 
 def test_pooled_statistics_of_several_neurons():

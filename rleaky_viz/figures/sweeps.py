@@ -73,11 +73,6 @@ def _check_frame(frame, *columns: str) -> pd.DataFrame:
         raise ValueError(f"frame has no column(s) {missing}; it has {list(frame.columns)}")
     if frame.empty:
         raise ValueError("frame has no rows")
-    if frame.attrs:
-        # pandas deep-copies attrs (the sweep's config and grid) into every column
-        # and row it hands out: read a view without them
-        frame = frame.copy(deep=False)
-        frame.attrs = {}
     return frame
 
 

@@ -5,6 +5,7 @@ drag; the exported HTML's β slider works offline from a file URL.
 """
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import parse_qsl, urlsplit
 
@@ -131,10 +132,32 @@ def test_arrow_keys_step_through_the_frames(page, app_server):
     thumb.press("ArrowRight")
     page.wait_for_function(f"() => new URLSearchParams(location.search).get('threshold') !== null")
     page.wait_for_function(IDLE_JS)
+    page.wait_for_function("() => document.querySelector('[data-live-chart]').dataset.shown"
+                           " === 'authoritative'")
     assert float(_query(page)["threshold"]) == pytest.approx(values[index + 1])
     state = page.evaluate(LIVE_STATE_JS)
     want = neuron_series(simulate(SimConfig(threshold=values[index + 1])))
     assert np.max(np.abs(np.asarray(state["membrane"]) - want["mem"])) <= 1e-6
+
+
+def test_a_released_step_is_drawn_once_by_its_authoritative_run(page, app_server):
+    # an arrow key sends its release before the frame is shown: the frame must not also be
+    # drawn by plotly.js when the hand "rests" (a full redraw that delays the rerun's own)
+    open_explorer(page, app_server)
+    thumb = page.locator("input[data-param=beta]")
+    thumb.focus()
+    beta = None  # at the defaults the link has no beta
+    for key in ("ArrowLeft", "ArrowRight"):
+        thumb.press(key)
+        page.wait_for_function(f"() => new URLSearchParams(location.search).get('beta') !== {json.dumps(beta)}")
+        beta = _query(page).get("beta")
+        page.wait_for_function(IDLE_JS)
+        page.wait_for_function("() => document.querySelector('[data-live-chart]').dataset.shown"
+                               " === 'authoritative'")
+        time.sleep(0.5)  # past the rest delay (200 ms) of the frame shown before the rerun
+    state = page.evaluate("() => document.querySelector('[data-live-chart]').rleakyLive")
+    assert state["settles"] == 0
+    assert page.evaluate("() => document.querySelector('[data-live-chart]').dataset.shown") == "authoritative"
 
 
 def test_a_touch_drag_on_a_phone(browser, app_server):

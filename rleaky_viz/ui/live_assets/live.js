@@ -405,9 +405,14 @@ function show(state, field, k) {
   if (!drawLayer(state, traces, title)) return drawFull(state, traces, title, shown);
   counted(state, started);
   state.chart.dataset.shown = shown;
-  // when the hand rests, plotly.js draws the frame itself (its hover reads the frame)
+  // when the hand rests, plotly.js draws the frame itself (its hover reads the frame),
+  // unless this position was released: its authoritative run is on the way and is drawn
+  // then (a keyboard step sends its release before this frame is shown)
   state.settleTimer = setTimeout(() => {
-    if (state.chart.dataset.shown === shown) drawFull(state, traces, title, shown);
+    if (state.chart.dataset.shown === shown && state.released !== shown) {
+      state.chart.rleakyLive.settles += 1;
+      drawFull(state, traces, title, shown);
+    }
   }, SETTLE_MS);
   return Promise.resolve();
 }
@@ -480,6 +485,7 @@ function buildControls(state) {
       if (k === c.index) return;
       clearTimeout(state.settleTimer);  // the authoritative run is drawn instead
       state.chart.rleakyLive.releases += 1;
+      state.released = `${c.field}:${k}`;
       state.setStateValue("release", { field: c.field, value: c.values[k], n: Date.now() });
     });
     label.append(name, input, out);
@@ -550,7 +556,8 @@ export default function (component) {
     // role "figure", not "img": plotly.js puts focusable parts inside
     const chart = div("rl-chart", { "data-live-chart": "", role: "figure",
                                     "aria-label": "Live chart (loading). Its summary follows the chart." });
-    chart.rleakyLive = { updates: 0, latencies: [], releases: 0, controls: null, frame: null };
+    chart.rleakyLive = { updates: 0, latencies: [], releases: 0, settles: 0, controls: null,
+                         frame: null };
     root.append(controls, chart);
     parentElement.appendChild(root);
     state = { root, controls, chart, raf: 0, want: null, dragging: false, pendingSince: null,
@@ -575,6 +582,7 @@ export default function (component) {
     const draw = (Plotly) => {
       state.Plotly = Plotly;
       state.data = header;
+      state.released = null;
       state.arraysIn = false;
       state.chart.dataset.frames = "inflating";
       state.arraysReady = arrays.then((a) => arraysArrived(state, header, a));
