@@ -108,7 +108,10 @@ def _widget(name: str, cfg: SimConfig, choices: Optional[Sequence] = None):
     lo, hi = min(c.lo, current), max(c.hi, current)
     if c.control == "number":
         return st.number_input(c.label, min_value=lo, max_value=hi, step=c.step, key=name, help=c.help)
-    return st.slider(c.label, min_value=lo, max_value=hi, step=c.step, key=name, help=c.help)
+    # the value given (the one the state holds, which Streamlit uses) spares the slider a
+    # pass over the whole session state to learn whether it is a range
+    return st.slider(c.label, min_value=lo, max_value=hi, value=current, step=c.step, key=name,
+                     help=c.help)
 
 
 def sidebar(page: Page, groups: Iterable[str], *, fixed: Optional[Mapping] = None,
