@@ -160,17 +160,18 @@ def test_builder_output_is_what_full_validation_makes(inputs, name):
 
 
 def test_a_chart_reads_an_unbuilt_figure_as_the_built_one(inputs):
-    from rleaky_viz.figures._spec import unbuilt_spec
+    from rleaky_viz.figures._spec import trace_names, unbuilt_spec
     from rleaky_viz.figures.wire import figure_json
 
     lazy_seen = 0
     for name, call in _cases(inputs):
         fig = call()
         lazy = unbuilt_spec(fig) is not None
-        got, as_dict = figure_json(fig), fig.to_dict()
+        got, as_dict, names = figure_json(fig), fig.to_dict(), trace_names(fig)
         assert (unbuilt_spec(fig) is not None) == lazy, f"{name}: reading its JSON built it"
         fig.layout  # noqa: B018  (builds it)
         assert unbuilt_spec(fig) is None
+        assert names == tuple(t.name for t in fig.data), name
         assert _canonical(got) == _canonical(figure_json(fig)), name
         assert _canonical(as_dict) == _canonical(fig.to_dict()), name
         lazy_seen += lazy

@@ -35,7 +35,7 @@ from typing import Callable, Optional, Sequence, Union
 import plotly.graph_objects as go
 
 __all__ = ["figure", "subplot_layout", "axis_ids", "colorscale", "SpecFigure", "unbuilt_spec",
-           "unbuilt_dict", "template_named"]
+           "unbuilt_dict", "template_named", "trace_names"]
 
 # numbered axes of a subplot grid: xaxis2, yaxis3, ... (xaxis/yaxis themselves are ordinary)
 _SUBPLOT_AXIS = re.compile(r"[xy]axis[2-9]\d*|[xy]axis[1-9]\d+")
@@ -153,6 +153,15 @@ def unbuilt_dict(fig, convert: Callable, template: Callable[[str], dict]) -> Opt
 def template_named(name: str) -> dict:
     """plotly's registered template ``name`` as a new figure's layout holds it (shared: copy it)."""
     return go.Figure()._layout.get("template")
+
+
+def trace_names(fig: go.Figure) -> tuple:
+    """The names of ``fig``'s traces (None where one has none), read from the spec of a
+    :class:`SpecFigure` not built yet, so asking does not build it."""
+    spec = unbuilt_spec(fig)
+    if spec is None:
+        return tuple(t.name for t in fig.data)
+    return tuple(t.get("name") for t in spec[0])
 
 
 def unbuilt_spec(fig) -> Optional[tuple]:

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..config import SimConfig, check_value
+from ..figures._spec import trace_names
 from ..figures.live import live_chart_payload
 from ..live import live_fields, live_off_reason
 from ..navigation import Page
@@ -117,7 +118,7 @@ def live_chart(page: Page, cfg: SimConfig, trace, *, key: str, neuron: int = 0, 
         from ..figures import neuron_figure
 
         fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
-    names = tuple(t.name for t in fig.data)
+    names = trace_names(fig)  # from the spec: the figure is sent, never built
     encoded = encoded_live_frames(frames, *uploads, overlay=overlay is not None, base_names=names)
     payload = live_chart_payload(trace, frames, overlay, fig=fig, encoded=encoded)
     _component()(data=payload, key=key, on_release_change=functools.partial(_released, page, key, cfg, on_release))
