@@ -33,13 +33,14 @@ __all__ = ["LIVE_FIELDS", "LIVE_POSITIONS", "MAX_LIVE_ELEMENT_STEPS", "LiveFrame
 
 # Positions of one live control: the control's own range on its step grid, at most this
 # many values (and always the current one).
-LIVE_POSITIONS = 61
+LIVE_POSITIONS = 81
 # frames x neurons x steps of the batched run (each records ~8 float32 values per element)
 MAX_LIVE_ELEMENT_STEPS = 2 ** 21
 # frames x steps the browser is sent (three float32 series each, ~12 B, and the spikes):
-# at the default 200 steps four controls get LIVE_POSITIONS each (a drag of 60 pointer
-# moves across a control meets a new frame at every move); longer runs get fewer
-MAX_LIVE_FRAME_STEPS = 50_000
+# at the default 200 steps four controls get LIVE_POSITIONS each; longer runs get fewer.
+# 81 positions over a slider ~280 px wide (live.css): a drag of 60 pointer moves across
+# it meets a new frame at every move (61 left two or three moves on the frame before)
+MAX_LIVE_FRAME_STEPS = 65_000
 _FEWEST_POSITIONS = 5
 
 

@@ -23,7 +23,7 @@ from rleaky_viz import SimConfig
 from rleaky_viz.config import LIVE_FIELDS, control
 from rleaky_viz.figures.live import MAGIC, live_chart_payload, live_figure, live_frame, read_live_payload
 from rleaky_viz.figures.neuron import neuron_figure, neuron_series
-from rleaky_viz.live import (live_fields, live_frames, live_off_reason,
+from rleaky_viz.live import (LIVE_POSITIONS, live_fields, live_frames, live_off_reason,
                              live_values, positions_for)
 from rleaky_viz.simulate import simulate
 from rleaky_viz.theory import analytic_overlay, overlay_applies
@@ -181,9 +181,9 @@ def test_live_values_hold_the_current_value_and_every_end(beta, count):
 
 
 def test_large_runs_get_fewer_positions_or_a_reason():
-    assert positions_for(SimConfig(), live_fields(SimConfig())) == 61
+    assert positions_for(SimConfig(), live_fields(SimConfig())) == LIVE_POSITIONS == 81
     long = SimConfig(num_steps=2000)
-    assert 5 <= positions_for(long, live_fields(long)) < 61
+    assert 5 <= positions_for(long, live_fields(long)) < LIVE_POSITIONS
     big = SimConfig(recurrence="linear", num_neurons=1000, num_steps=2000)
     reason = live_off_reason(big, live_fields(big))
     assert reason and "reduce" in reason

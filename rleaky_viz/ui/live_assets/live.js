@@ -476,6 +476,9 @@ function buildControls(state) {
     };
     const arrive = () => holdAxesFor(state, c.field);
     input.addEventListener("input", update);
+    // the axes are held as the hand arrives over the control (a mouse hovers before it
+    // presses): the redraw that holds them then does not swallow the drag's first moves
+    label.addEventListener("pointerenter", arrive);
     input.addEventListener("pointerdown", () => { state.dragging = true; arrive(); });
     input.addEventListener("focus", arrive);
     input.addEventListener("keydown", arrive);
