@@ -128,6 +128,9 @@ _SWEEP_MAKE_INPUT = 40
 # (points x samples, 2**bits) float32, and torch.unique of them (measured 7.7 B per level).
 _SWEEP_LEVELS = 10
 _CHUNK_ELEMENT_STEPS = 2**21
+# a sweep that its first chunk shows to be fast runs the rest in chunks of up to this many
+# element-steps (sweeps._FAST_CHUNK_ELEMENT_STEPS)
+_FAST_CHUNK_ELEMENT_STEPS = 2**17
 _MAX_INPUT_ELEMENTS = 2**26
 
 # --- train: learn.train -----------------------------------------------------------------
@@ -311,8 +314,10 @@ def _distance_bytes(cfg: SimConfig, values: int) -> int:
 def _sweep_bytes(cfg: SimConfig, points: int, inputs: Optional[int]) -> int:
     T, B, N = cfg.num_steps, cfg.batch_size, cfg.neuron_count
     state = points * B * N  # the state updated every step
-    # chunk = max(1, min(T, 2**21 // state, ceil(T / 20))) steps: a bound monotone in T and state
-    chunk_elements = max(state, min(_CHUNK_ELEMENT_STEPS, math.ceil(T / 20) * state))
+    # chunk = max(1, min(T, 2**21 // state, ceil(T / 20))) steps, or in a fast run up to
+    # 2**17 element-steps a chunk after the first: a bound monotone in T and state
+    chunk_elements = max(state, min(_CHUNK_ELEMENT_STEPS, math.ceil(T / 20) * state),
+                         min(T * state, _FAST_CHUNK_ELEMENT_STEPS))
     need = max(_SWEEP_CHUNK * chunk_elements + _SWEEP_STATS * state, _SWEEP_FRAME * state)
     if not _fast_engine(cfg):
         need += _SWEEP_STATE_QUANT * state + _RUN_STEP_PER_STEP * min(T, 64)

@@ -39,7 +39,8 @@ MAX_LIVE_ELEMENT_STEPS = 2 ** 21
 # frames x steps the browser is sent (three float32 series each, ~12 B, and the spikes):
 # at the default 200 steps four controls get LIVE_POSITIONS each; longer runs get fewer.
 # 81 positions over a slider ~280 px wide (live.css): a drag of 60 pointer moves across
-# it meets a new frame at every move (61 left two or three moves on the frame before)
+# β's meets a new frame at every move (61 left two or three moves on the frame before);
+# θ's slider has 60 values in all, so there two moves may share one
 MAX_LIVE_FRAME_STEPS = 65_000
 _FEWEST_POSITIONS = 5
 

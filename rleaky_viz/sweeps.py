@@ -53,6 +53,9 @@ MAX_STATE_ELEMENTS = 2 ** 20
 MAX_INPUT_ELEMENTS = 2 ** 26
 # element-steps kept at once while gathering statistics (memory of one chunk)
 _CHUNK_ELEMENT_STEPS = 2 ** 21
+# a run the first chunk shows to be fast takes its other steps in chunks of up to this
+# many element-steps (budget._FAST_CHUNK_ELEMENT_STEPS charges for them: ~24 MB)
+_FAST_CHUNK_ELEMENT_STEPS = 2 ** 17
 _PROGRESS_AFTER_S = 0.5
 # state elements x levels below which the per-sample quantiser takes every distance at once
 _DIRECT_LEVEL_ELEMENTS = 2 ** 18  # temporaries of ~1 MB a step (within the sweep budget)
@@ -331,12 +334,13 @@ def sweep(cfg: SimConfig, grid: Mapping[str, Sequence[float]],
         # each grid point's input, made one chunk at a time (the whole grid's
         # input would not fit in memory for the largest sweeps); chunks of T/20
         # steps let progress be reported, so once the first shows that the whole
-        # run ends well before progress would be (most runs), the rest goes at once
+        # run ends well before progress would be (most runs), the rest goes in a
+        # few larger chunks
         t0 = 0
         while t0 < T:
             size = chunk
             if t0 and (time.perf_counter() - started) * T / t0 < _PROGRESS_AFTER_S / 2:
-                size = max(chunk, min(T - t0, _CHUNK_ELEMENT_STEPS // M))
+                size = max(chunk, min(T - t0, _FAST_CHUNK_ELEMENT_STEPS // M))
             block = currents[t0:t0 + size]
             x = block.expand(block.shape[0], G, *block.shape[2:]) if index is None else block[:, index]
             yield x.reshape(x.shape[0], E, *shape).to(device)

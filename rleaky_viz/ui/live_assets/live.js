@@ -27,6 +27,9 @@
 const PLOTLY_SRC = new URL("./plotly.min.js", import.meta.url).href;
 const SVG = "http://www.w3.org/2000/svg";
 const SETTLE_MS = 200;
+// a released frame waits this long for its authoritative run before plotly.js draws it
+// itself (the run normally comes within a second; a refused value brings none)
+const RELEASE_WAIT_MS = 3000;
 
 // plotly.js, loaded once for the whole page: the live chart and every other chart
 // (chart.js) share it, even where the browser holds this module twice (once per component)
@@ -408,12 +411,17 @@ function show(state, field, k) {
   // when the hand rests, plotly.js draws the frame itself (its hover reads the frame),
   // unless this position was released: its authoritative run is on the way and is drawn
   // then (a keyboard step sends its release before this frame is shown)
-  state.settleTimer = setTimeout(() => {
-    if (state.chart.dataset.shown === shown && state.released !== shown) {
-      state.chart.rleakyLive.settles += 1;
-      drawFull(state, traces, title, shown);
+  const settle = () => {
+    if (state.chart.dataset.shown !== shown) return;
+    const waited = performance.now() - (state.releasedAt || 0);
+    if (state.released === shown && waited < RELEASE_WAIT_MS) {  // its run is on the way
+      state.settleTimer = setTimeout(settle, RELEASE_WAIT_MS - waited);
+      return;
     }
-  }, SETTLE_MS);
+    state.chart.rleakyLive.settles += 1;
+    drawFull(state, traces, title, shown);
+  };
+  state.settleTimer = setTimeout(settle, SETTLE_MS);
   return Promise.resolve();
 }
 
@@ -476,9 +484,6 @@ function buildControls(state) {
     };
     const arrive = () => holdAxesFor(state, c.field);
     input.addEventListener("input", update);
-    // the axes are held as the hand arrives over the control (a mouse hovers before it
-    // presses): the redraw that holds them then does not swallow the drag's first moves
-    label.addEventListener("pointerenter", arrive);
     input.addEventListener("pointerdown", () => { state.dragging = true; arrive(); });
     input.addEventListener("focus", arrive);
     input.addEventListener("keydown", arrive);
@@ -489,6 +494,7 @@ function buildControls(state) {
       clearTimeout(state.settleTimer);  // the authoritative run is drawn instead
       state.chart.rleakyLive.releases += 1;
       state.released = `${c.field}:${k}`;
+      state.releasedAt = performance.now();
       state.setStateValue("release", { field: c.field, value: c.values[k], n: Date.now() });
     });
     label.append(name, input, out);
