@@ -110,7 +110,7 @@ _DISTANCE_HELD = 100
 _DISTANCE_PER_VALUE = 4
 
 # --- sweep: sweeps.sweep ---------------------------------------------------------------
-# The time loop goes in chunks of at most 2**21 element-steps (sweeps._CHUNK_ELEMENT_STEPS):
+# The time loop goes in chunks of at most 2**21 element-steps (SWEEP_CHUNK_ELEMENT_STEPS):
 # the engine's arrays and the spike statistics' temporaries of one chunk, and the
 # statistics of every state element (points x samples x neurons); then the per-point frame.
 # Measured: 285 MB for 64 x 64 points of 256 neurons (40 steps, 2 a chunk), 290 MB for
@@ -127,11 +127,12 @@ _SWEEP_MAKE_INPUT = 40
 # With state quantisation and a threshold swept: the levels of every sample,
 # (points x samples, 2**bits) float32, and torch.unique of them (measured 7.7 B per level).
 _SWEEP_LEVELS = 10
-_CHUNK_ELEMENT_STEPS = 2**21
-# a sweep that its first chunk shows to be fast runs the rest in chunks of up to this many
-# element-steps (sweeps._FAST_CHUNK_ELEMENT_STEPS)
-_FAST_CHUNK_ELEMENT_STEPS = 2**17
-_MAX_INPUT_ELEMENTS = 2**26
+# The sweep's own limits, defined here once (sweeps.py imports them) so that the bound
+# and the run cannot drift apart: element-steps of one chunk; after a first chunk that
+# shows the run to be fast, of each later one (~24 MB); input currents kept (256 MB).
+SWEEP_CHUNK_ELEMENT_STEPS = 2**21
+SWEEP_FAST_CHUNK_ELEMENT_STEPS = 2**17
+SWEEP_MAX_INPUT_ELEMENTS = 2**26
 
 # --- train: learn.train -----------------------------------------------------------------
 # Per epoch the BPTT of the whole run plus smooth_spikes' graph; measured 53-79 B/element
@@ -316,8 +317,8 @@ def _sweep_bytes(cfg: SimConfig, points: int, inputs: Optional[int]) -> int:
     state = points * B * N  # the state updated every step
     # chunk = max(1, min(T, 2**21 // state, ceil(T / 20))) steps, or in a fast run up to
     # 2**17 element-steps a chunk after the first: a bound monotone in T and state
-    chunk_elements = max(state, min(_CHUNK_ELEMENT_STEPS, math.ceil(T / 20) * state),
-                         min(T * state, _FAST_CHUNK_ELEMENT_STEPS))
+    chunk_elements = max(state, min(SWEEP_CHUNK_ELEMENT_STEPS, math.ceil(T / 20) * state),
+                         min(T * state, SWEEP_FAST_CHUNK_ELEMENT_STEPS))
     need = max(_SWEEP_CHUNK * chunk_elements + _SWEEP_STATS * state, _SWEEP_FRAME * state)
     if not _fast_engine(cfg):
         need += _SWEEP_STATE_QUANT * state + _RUN_STEP_PER_STEP * min(T, 64)
@@ -325,7 +326,7 @@ def _sweep_bytes(cfg: SimConfig, points: int, inputs: Optional[int]) -> int:
         need += _SWEEP_LEVELS * points * B * 2 ** cfg.state_quant_bits
     run = T * B * N
     distinct = points if inputs is None else min(points, max(1, int(inputs)))
-    currents = min(distinct * run, max(_MAX_INPUT_ELEMENTS, run))
+    currents = min(distinct * run, max(SWEEP_MAX_INPUT_ELEMENTS, run))
     return need + _SWEEP_INPUT * currents + max(_SWEEP_MAKE_INPUT * run, _input_bytes(cfg))
 
 

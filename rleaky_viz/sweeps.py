@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .budget import (SWEEP_CHUNK_ELEMENT_STEPS, SWEEP_FAST_CHUNK_ELEMENT_STEPS,
+                     SWEEP_MAX_INPUT_ELEMENTS)
 from .config import SWEEPABLE, SimConfig, check_value, control
 from .core import unroll_chunks
 from .core.quant import nearest_level, quant_levels
@@ -49,13 +51,12 @@ MAX_GRID_POINTS = 64 * 64
 # grid points x samples x neurons: the state updated every step (and what
 # bounds the memory and time of a sweep).  64 x 64 points of 256 neurons each.
 MAX_STATE_ELEMENTS = 2 ** 20
-# input currents kept for a sweep of amplitude or offset (one per distinct value): 256 MB
-MAX_INPUT_ELEMENTS = 2 ** 26
-# element-steps kept at once while gathering statistics (memory of one chunk)
-_CHUNK_ELEMENT_STEPS = 2 ** 21
-# a run the first chunk shows to be fast takes its other steps in chunks of up to this
-# many element-steps (budget._FAST_CHUNK_ELEMENT_STEPS charges for them: ~24 MB)
-_FAST_CHUNK_ELEMENT_STEPS = 2 ** 17
+# input currents kept for a sweep of amplitude or offset (one per distinct value): 256 MB;
+# element-steps kept at once while gathering statistics (memory of one chunk), and in each
+# chunk after the first of a run that it shows to be fast (the budget's own limits)
+MAX_INPUT_ELEMENTS = SWEEP_MAX_INPUT_ELEMENTS
+_CHUNK_ELEMENT_STEPS = SWEEP_CHUNK_ELEMENT_STEPS
+_FAST_CHUNK_ELEMENT_STEPS = SWEEP_FAST_CHUNK_ELEMENT_STEPS
 _PROGRESS_AFTER_S = 0.5
 # state elements x levels below which the per-sample quantiser takes every distance at once
 _DIRECT_LEVEL_ELEMENTS = 2 ** 18  # temporaries of ~1 MB a step (within the sweep budget)
