@@ -413,10 +413,10 @@ function show(state, field, k) {
   // then (a keyboard step sends its release before this frame is shown)
   const settle = () => {
     if (state.chart.dataset.shown !== shown) return;
-    const waited = performance.now() - (state.releasedAt || 0);
-    if (state.released === shown && waited < RELEASE_WAIT_MS) {  // its run is on the way
-      state.settleTimer = setTimeout(settle, RELEASE_WAIT_MS - waited);
-      return;
+    const released = state.released;  // {shown, at}: the last release, until its run comes
+    if (released && released.shown === shown) {
+      const left = RELEASE_WAIT_MS - (performance.now() - released.at);
+      if (left > 0) { state.settleTimer = setTimeout(settle, left); return; }
     }
     state.chart.rleakyLive.settles += 1;
     drawFull(state, traces, title, shown);
@@ -493,8 +493,7 @@ function buildControls(state) {
       if (k === c.index) return;
       clearTimeout(state.settleTimer);  // the authoritative run is drawn instead
       state.chart.rleakyLive.releases += 1;
-      state.released = `${c.field}:${k}`;
-      state.releasedAt = performance.now();
+      state.released = { shown: `${c.field}:${k}`, at: performance.now() };
       state.setStateValue("release", { field: c.field, value: c.values[k], n: Date.now() });
     });
     label.append(name, input, out);
