@@ -6,6 +6,7 @@ drag; the exported HTML's β slider works offline from a file URL.
 from __future__ import annotations
 
 import json
+import re
 import time
 from urllib.parse import parse_qsl, urlsplit
 
@@ -158,6 +159,42 @@ def test_a_released_step_is_drawn_once_by_its_authoritative_run(page, app_server
     state = page.evaluate("() => document.querySelector('[data-live-chart]').rleakyLive")
     assert state["settles"] == 0
     assert page.evaluate("() => document.querySelector('[data-live-chart]').dataset.shown") == "authoritative"
+
+
+def test_a_released_frame_whose_run_never_comes_is_drawn_by_plotly(page, app_server):
+    # the release's rerun is lost on the way to the server (here: the page's messages to it
+    # are dropped): the frame shown waits for that run, then plotly.js draws it itself, so
+    # its hover reads that frame and not the run before it
+    drop = {"on": False}
+
+    def route(ws):
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: None if drop["on"] else server.send(message))
+
+    page.route_web_socket(re.compile(r"/_stcore/stream"), route)
+    open_explorer(page, app_server)
+    page.evaluate(WATCH_RUNS_JS)
+    thumb = page.locator("input[data-param=beta]")
+    thumb.focus()
+    drop["on"] = True
+    thumb.press("ArrowLeft")
+    page.wait_for_function("() => document.querySelector('[data-live-chart]').dataset.shown"
+                           ".startsWith('beta:')")
+    shown = page.evaluate("() => document.querySelector('[data-live-chart]').dataset.shown")
+    k = int(shown.split(":")[1])
+    frame_js = (f"() => document.querySelector('[data-live-chart]').rleakyLive"
+                f".frame('beta', {k}).traces.find(t => t.name === 'membrane').y")
+    frame = np.asarray(page.evaluate(frame_js), dtype=float)
+    time.sleep(1.0)  # past the rest delay (200 ms): the released frame still waits for its run
+    assert page.evaluate("() => document.querySelector('[data-live-chart]').rleakyLive.settles") == 0
+    waiting = page.evaluate(LIVE_STATE_JS)  # plotly.js still holds the run before the release
+    assert not np.array_equal(np.asarray(waiting["membrane"], dtype=float), frame)
+    page.wait_for_function("() => document.querySelector('[data-live-chart]').rleakyLive.settles"
+                           " === 1", timeout=10_000)
+    assert page.evaluate("window.rvRuns") == 0  # no run came: plotly.js drew the frame
+    state = page.evaluate(LIVE_STATE_JS)
+    assert state["shown"] == shown
+    assert np.array_equal(np.asarray(state["membrane"], dtype=float), frame)
 
 
 def test_a_touch_drag_on_a_phone(browser, app_server):
