@@ -28,6 +28,7 @@ import torch
 
 from .config import SimConfig
 from .core.rule import StepRule
+from .theory import at_the_rheobase
 
 __all__ = ["map_applies", "map_conditions", "return_map", "map_at", "describe"]
 
@@ -85,8 +86,10 @@ def return_map(trace, neuron: int = 0, batch: int = 0, points: int = 801) -> dic
                applies=not why, why=why, quantised=bool(cfg.state_quant_bits),
                fired=False, fires_on=False, beta=beta, mechanism=cfg.reset_mechanism)
     spk = (trace.spk[:, batch].reshape(trace.spk.shape[0], -1)[:, neuron] != 0).numpy()
+    out["spikes"] = int(spk.sum())
     if spk.any():
         out["fired"] = True
+        out["first_spike"] = int(np.flatnonzero(spk)[0])
         first = int(np.flatnonzero(spk)[0])
         # every step from the first spike on, and at least two of them (a next step to look at)
         out["fires_on"] = bool(spk[first:].all()) and spk.size - first >= 2
@@ -109,6 +112,7 @@ def return_map(trace, neuron: int = 0, batch: int = 0, points: int = 801) -> dic
         spk = (shift > 0).to(dtype) * rule.gain
         _, nxt = rule.step(x, spk, u)
     out.update(u=grid, next=nxt[:, neuron].double().numpy())
+    out["levels"] = int(np.unique(out["next"]).size)
     # below θ nothing fires or resets, so the map is U -> β·U + I: it crosses the diagonal at
     # I/(1-β) when that lies at or below θ (U = θ does not fire).  Quantisation makes a staircase.
     if not out["quantised"] and beta < 1 and current / (1 - beta) <= theta:
@@ -127,10 +131,22 @@ def describe(rmap: dict) -> Optional[str]:
     if not rmap["applies"]:
         return None
     if rmap["quantised"]:
-        return ("With state quantisation the map is a staircase of levels: the cobweb shows "
-                "which of them this run visits.")
+        levels, points = rmap["levels"], len(rmap["u"])
+        if 2 * levels > points:
+            return (f"With state quantisation U[t+1] comes from the core's quantised step "
+                    f"({levels} distinct values across these {points} membranes); the cobweb "
+                    "follows this run's own membranes on it.")
+        return (f"With state quantisation the core's step takes only {levels} distinct "
+                f"values of U[t+1] across these {points} membranes: flat treads joined "
+                "by jumps, a staircase. The cobweb follows this run's own membranes on it.")
     theta, fixed = rmap["threshold"], rmap["fixed_point"]
     beta, current = rmap["beta"], rmap["current"]
+    if at_the_rheobase(current, beta, theta):
+        did = (f"fires first at step {rmap['first_spike']}" if rmap["fired"] else
+               "does not fire")
+        return (f"Here I = θ(1−β): in real arithmetic the map meets the diagonal at U* = I/(1−β) "
+                "= θ, which the membrane only approaches and never passes (the test is U > θ); "
+                f"float32 rounding decides, and in this run the neuron {did}.")
     if fixed is not None:
         where = "at θ" if fixed == theta else "below θ"
         return (f"The map crosses the diagonal {where} at U* = I/(1−β) = {fixed:.4g}: from rest "
@@ -151,6 +167,10 @@ def describe(rmap: dict) -> Optional[str]:
                "after each reset the next step's membrane is above θ again")
         return ("No crossing below θ, and from its first spike on the neuron fires on every step "
                 f"of this run: {how}.")
+    if rmap["spikes"] < 2:
+        return (f"No crossing below θ, so the membrane cannot settle: it climbs past θ and fires "
+                f"at step {rmap['first_spike']}, the one spike of this run; the run ends before "
+                "the next climb reaches θ.")
     return ("No crossing below θ, so the membrane cannot settle: it climbs past θ, fires, the "
             "spike's reset (or its feedback) pulls it down, and it climbs again; the cobweb's "
             "loops are that firing cycle.")

@@ -17,7 +17,8 @@ import math
 
 __all__ = ["analytic_overlay", "overlay_applies", "overlay_reasons", "applicable_overlay", "first_spike_step",
            "zero_reset_interval", "latency_caption", "spike_count", "onset_applies", "count_applies",
-           "fi_theory", "fi_caption", "feedback_wiped", "least_current", "time_constant_reading", "on_the_boundary"]
+           "fi_theory", "fi_caption", "feedback_wiped", "least_current", "time_constant_reading", "on_the_boundary",
+           "at_the_rheobase", "partial_reset"]
 
 
 def least_current(theta: float, beta: float, steps: int) -> float:
@@ -98,14 +99,20 @@ def analytic_overlay(cfg) -> dict:
 def overlay_reasons(cfg) -> list[str]:
     """Why :func:`analytic_overlay` does not describe the run of ``cfg`` (empty: it does)."""
     reasons = _input_reasons(cfg)
-    if getattr(cfg, "recurrence", "none") != "none":
-        reasons.append(f"recurrence = {cfg.recurrence} feeds the spikes back (the overlays need "
-                       "recurrence = none)")
+    # one-to-one feedback V·S[t-1] reaches U only if V != 0 and the delayed zero reset does not
+    # set that very step to 0 (feedback_wiped): otherwise the run is recurrence = none's
+    silent = (getattr(cfg, "recurrence", "none") == "one_to_one"
+              and (float(getattr(cfg, "V", 0.0)) == 0.0 or feedback_wiped(cfg)))
+    if getattr(cfg, "recurrence", "none") != "none" and not silent:
+        reasons.append(f"recurrence = {cfg.recurrence} feeds the spikes back into U (the overlays "
+                       "need recurrence = none, or one_to_one with V = 0 or with the delayed zero "
+                       "reset, which wipes the feedback)")
     return reasons
 
 
 def overlay_applies(cfg) -> bool:
-    """Whether :func:`analytic_overlay` describes the run of ``cfg``: exact input, no recurrence.
+    """Whether :func:`analytic_overlay` describes the run of ``cfg``: exact input, and no
+    recurrence that reaches U (none, or one-to-one with V = 0 or wiped by the delayed zero reset).
 
     The one rule every view that draws the overlay (the explorer, the CLI's
     neuron figure) asks.
@@ -151,8 +158,21 @@ def zero_reset_interval(current: float, beta: float, threshold: float,
     return None if first is None else first + (2 if delay else 1)
 
 
+def at_the_rheobase(current: float, beta: float, threshold: float) -> bool:
+    """Whether ``I = θ(1-β)`` (to 1e-5, relative): U then only approaches θ in real arithmetic
+    and never passes it, and float32 rounding decides whether, and when, the neuron fires."""
+    beta = min(1.0, max(0.0, float(beta)))
+    current, threshold = float(current), float(threshold)
+    if not 0.0 < beta < 1.0 or current <= 0:
+        return False
+    return abs(1 - threshold * (1 - beta) / current) < 1e-5
+
+
 def on_the_boundary(current: float, beta: float, threshold: float) -> bool:
-    """Whether U[t] = θ exactly at an integer step in real arithmetic (rounding then decides)."""
+    """Whether rounding decides the first spike: U[t] = θ exactly at an integer step in real
+    arithmetic, or the input is at the rheobase (:func:`at_the_rheobase`)."""
+    if at_the_rheobase(current, beta, threshold):
+        return True
     if beta in (0.0, 1.0) or current > threshold:
         ratio = threshold / current if beta == 1.0 else 0.5
     else:
@@ -165,6 +185,10 @@ def on_the_boundary(current: float, beta: float, threshold: float) -> bool:
 
 def latency_caption(cfg, overlay: dict) -> str:
     """The explorer's words on the first spike (and the zero-reset interval), from the theory."""
+    if at_the_rheobase(overlay["input_current"], overlay["beta"], _number(cfg, "threshold")):
+        return (f" · here I = θ(1−β) = {overlay['rheobase']:.4g}: in real arithmetic U only "
+                "approaches θ and never fires, so float32 rounding decides whether, and when, "
+                "it does")
     first = first_spike_step(overlay["input_current"], overlay["beta"], _number(cfg, "threshold"))
     if first is None or first >= cfg.num_steps:
         return " · no spike within these steps"
@@ -238,11 +262,21 @@ def feedback_wiped(cfg) -> bool:
 def count_applies(cfg) -> bool:
     """Whether :func:`spike_count` gives the run's count: an onset that applies, a zero or no
     reset, and no feedback after a spike (recurrence none, one-to-one with V = 0, or one-to-one
-    under the delayed zero reset, which wipes it: :func:`feedback_wiped`)."""
+    under the delayed zero reset, which wipes it: :func:`feedback_wiped`), and a whole reset
+    (:func:`partial_reset`)."""
     feedback = (getattr(cfg, "recurrence", "none") == "one_to_one"
                 and float(getattr(cfg, "V", 0.0)) != 0.0 and not feedback_wiped(cfg))
-    return (onset_applies(cfg) and not feedback
+    return (onset_applies(cfg) and not feedback and not partial_reset(cfg)
             and getattr(cfg, "reset_mechanism", "subtract") in ("zero", "none"))
+
+
+def partial_reset(cfg) -> bool:
+    """Whether a spike's same-step reset takes only part of U: with inhibition the spike is
+    not scaled by g, yet reset_delay=False resets by D = S'/g - R, so a zero reset keeps
+    (1 - 1/g)·U (even with one neuron) and the climbs after the first do not start from 0."""
+    return (bool(getattr(cfg, "inhibition", False)) and not bool(getattr(cfg, "reset_delay", True))
+            and float(getattr(cfg, "graded_spikes_factor", 1.0)) != 1.0
+            and getattr(cfg, "reset_mechanism", "subtract") != "none")
 
 
 def fi_theory(cfg, betas, amplitudes) -> dict:
@@ -342,7 +376,13 @@ def fi_caption(cfg) -> str:
         else:
             how = "without a reset U keeps rising past θ, so the neuron fires at every step from t* on"
         text += (f" Dashed: the exact rate from the first-spike step t*: {how}. The dashed line lies "
-                 "on the curve except where U reaches θ exactly, where rounding decides.")
+                 "on the curve except where U reaches θ exactly or the input is at θ·(1 − β), "
+                 "which U only approaches: there rounding decides.")
+    elif partial_reset(cfg):
+        text += (f" With inhibition the spike is not scaled by g = {float(cfg.graded_spikes_factor):g}, "
+                 "yet the same-step reset (reset_delay=False) divides it by g, so a spike's "
+                 "step keeps part of U: the climbs after the first do not start from 0, the rate "
+                 "has no closed form here, and only the onset is drawn.")
     elif cfg.reset_mechanism == "subtract":
         text += (" The subtract reset leaves U − θ behind, so each climb can start from a "
                  "different membrane: the rate has no closed form in general, and only the onset "

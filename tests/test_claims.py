@@ -1977,3 +1977,118 @@ def test_the_nir_beta_refusal_and_the_imported_per_neuron_words():
     assert np.array_equal(a.neuron.recurrent.weight.detach().double().numpy(), W.astype(np.float32))
     ref_spk, _ = _nir_reference(graph, a.input.double().numpy())
     assert np.array_equal(ref_spk, spikes(a))
+
+
+# ----------------------------------------------------------------------------- review 12-04
+RHEOBASE_POINTS = [(beta, theta, theta * (1 - beta))
+                   for beta, theta in itertools.product((0.2, 0.5, 0.8, 0.9, 0.95, 0.99),
+                                                        (0.45, 0.7, 1.0, 1.5))]
+# as the widgets give them: two decimals (β = 0.8, θ = 1, I = 0.2 is the textbook case)
+RHEOBASE_POINTS += [(0.8, 1.0, 0.2), (0.2, 0.45, 0.36), (0.5, 1.0, 0.5), (0.9, 1.0, 0.1)]
+
+
+@pytest.mark.parametrize("beta, theta, current", RHEOBASE_POINTS)
+def test_at_the_rheobase_the_words_leave_the_spike_to_rounding(beta, theta, current):
+    """I = θ(1−β): U only approaches θ in real arithmetic; whether the float32 run fires is
+    rounding's. The latency words must not predict a step (or no spike), and the return map's
+    sentence says what this run did."""
+    from rleaky_viz.dynamics import describe, return_map
+    from rleaky_viz.theory import at_the_rheobase, latency_caption, on_the_boundary
+
+    cfg = SimConfig(recurrence="none", beta=beta, threshold=theta, amplitude=current, num_steps=400)
+    assert at_the_rheobase(current, beta, theta) and on_the_boundary(current, beta, theta)
+    assert overlay_applies(cfg)
+    text = latency_caption(cfg, analytic_overlay(cfg))
+    assert "rounding decides whether, and when" in text
+    assert "first spike at" not in text and "no spike within" not in text
+    t = simulate(cfg)
+    s = np.flatnonzero(spikes(t)[:, 0, 0])
+    words = describe(return_map(t))
+    if s.size:
+        assert f"the neuron fires first at step {int(s[0])}." in words
+    else:
+        assert "the neuron does not fire." in words
+
+
+def test_the_rheobase_test_is_only_true_at_the_rheobase():
+    from rleaky_viz.theory import at_the_rheobase
+
+    for beta, theta in itertools.product((0.2, 0.8, 0.95), (0.5, 1.0)):
+        rheobase = theta * (1 - beta)
+        assert at_the_rheobase(rheobase, beta, theta)
+        assert not at_the_rheobase(rheobase * 1.001, beta, theta)
+        assert not at_the_rheobase(rheobase * 0.999, beta, theta)
+    assert not at_the_rheobase(0.5, 1.0, 1.0) and not at_the_rheobase(1.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("mechanism, delay, V", [(m, d, v) for m in MECHANISMS for d in (True, False)
+                                                 for v in (0.0, 0.6, -0.4)])
+def test_one_to_one_feedback_is_named_only_where_it_reaches_u(mechanism, delay, V):
+    """'recurrence = one_to_one feeds the spikes back into U' is given exactly where the run
+    differs from recurrence = none's; elsewhere (V = 0, or the delayed zero reset wiping V·S)
+    the run is recurrence = none's, bit for bit, and the overlays are drawn."""
+    from rleaky_viz.theory import overlay_reasons
+
+    base = dict(reset_mechanism=mechanism, reset_delay=delay, amplitude=0.3, num_steps=120)
+    cfg = SimConfig(recurrence="one_to_one", V=V, **base)
+    t, plain = simulate(cfg), simulate(SimConfig(recurrence="none", **base))
+    same = torch.equal(t.mem, plain.mem) and torch.equal(t.spk, plain.spk)
+    named = any("feeds the spikes back" in r for r in overlay_reasons(cfg))
+    assert fired(t)
+    assert named == (not same), cfg
+    assert overlay_applies(cfg) == same
+
+
+@pytest.mark.parametrize("g", [2.0, 0.5, 1.0])
+def test_inhibition_with_a_graded_spike_has_no_dashed_rate(g):
+    """Sweeps: with inhibition, g != 1 and reset_delay=False (even one neuron) a spike's step
+    keeps part of U, so no dashed rate is claimed; with g = 1 the dashed rate is the run's."""
+    from rleaky_viz.theory import count_applies, fi_caption, spike_count
+
+    cfg = SimConfig(recurrence="none", inhibition=True, reset_mechanism="zero", reset_delay=False,
+                    graded_spikes_factor=g, amplitude=0.4, num_steps=200)
+    t = simulate(cfg)
+    counted = spike_count(0.4, cfg.beta, cfg.threshold, 200, "zero", False)
+    if g == 1.0:
+        assert count_applies(cfg) and "Dashed" in fi_caption(cfg)
+        assert counted == int(spikes(t).sum())
+        return
+    assert not count_applies(cfg)
+    assert "Dashed" not in fi_caption(cfg) and "only the onset is drawn" in fi_caption(cfg)
+    assert counted != int(spikes(t).sum())  # the closed form would be wrong here
+    u, s = t.mem[:, 0, 0].double().numpy(), spikes(t)[:, 0, 0]
+    first = int(np.flatnonzero(s)[0])
+    assert u[first] == pytest.approx((1 - 1 / g) * t.base[first, 0, 0].item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("steps", [4, 5, 6])
+def test_the_return_map_of_a_run_with_one_spike(steps):
+    from rleaky_viz.dynamics import describe, return_map
+
+    t = simulate(SimConfig(num_steps=steps))
+    rmap = return_map(t)
+    s = np.flatnonzero(spikes(t)[:, 0, 0])
+    text = describe(rmap)
+    if s.size == 1:
+        assert f"fires at step {int(s[0])}, the one spike of this run" in text
+    else:
+        assert "the one spike" not in text
+    assert "loops are that firing cycle" not in text or s.size >= 2
+
+
+def test_the_inhibition_note_with_the_same_step_subtract_reset():
+    """'a suppressed neuron above θ is not reset ...: its membrane is B alone, moved only by the
+    leak, the input and the recurrence, until it wins and fires'."""
+    seen = 0
+    for rec, stim, spread in itertools.product(("none", "one_to_one", "linear"), ("constant", "pulse"),
+                                               (0.0, 0.5)):
+        cfg = SimConfig(recurrence=rec, inhibition=True, reset_delay=False, num_neurons=3,
+                        stimulus=stim, amplitude=0.5, input_spread=spread, num_steps=200, V=-0.5)
+        assert any("its membrane is B alone" in n for n in odd_corners(cfg))
+        t = simulate(cfg)
+        d, s = t.decision[:, 0].numpy(), spikes(t)[:, 0]
+        u, b = t.mem[:, 0].numpy(), t.base[:, 0].numpy()
+        suppressed = (d > cfg.threshold) & ~s
+        seen += int(suppressed.sum())
+        assert np.array_equal(u[suppressed], b[suppressed]), cfg
+    assert seen > 0
