@@ -9,6 +9,7 @@ from rleaky_viz.theory import (analytic_overlay, latency_caption, overlay_applie
                                time_constant_reading)
 from rleaky_viz.ui import (export_panel, notices_panel, setup_page, sidebar, simulate_with_uploads)
 from rleaky_viz.navigation import PAGES
+from rleaky_viz.service import run_config
 from rleaky_viz.ui.charts import chart
 from rleaky_viz.ui.live import live_chart
 from rleaky_viz.ui.present import present_figure
@@ -30,18 +31,22 @@ if cfg.neuron_count > 1 or cfg.batch_size > 1:
 
 chart_box = st.container()  # the chart first (on a phone it is the first screen); its options below
 show_overlay = st.toggle("Analytic overlays", value=True, key="explorer_overlay")
-overlay = analytic_overlay(cfg) if show_overlay else None
-if overlay and not overlay_applies(cfg):
-    st.caption("No analytic overlays here: " + "; ".join(overlay_reasons(cfg)) + ". Only the "
+ran = run_config(cfg, trace)  # an uploaded state dict's β, θ, V and g, as the run had them
+overlay = analytic_overlay(ran) if show_overlay and ran is not None else None
+if show_overlay and ran is None:
+    st.caption("No analytic overlays here: the uploaded state dict gives the neurons different "
+               "values of β, θ, V or g.")
+elif overlay and not overlay_applies(ran):
+    st.caption("No analytic overlays here: " + "; ".join(overlay_reasons(ran)) + ". Only the "
                f"time constant applies: τ = -1/ln β = {overlay['tau']:.3g} steps.")
     overlay = None
 elif overlay:
     st.caption(f"Steady state without spikes I/(1-β) = {overlay['steady_state']:.4g} · least "
-               f"constant current that fires within T = {cfg.num_steps} steps "
+               f"constant current that fires within T = {ran.num_steps} steps "
                f"θ(1-β)/(1-β^T) = {overlay['min_current']:.4g} (θ(1-β) = {overlay['rheobase']:.4g} "
                "only as T → ∞; right at the boundary float32 rounding decides)"
-               + latency_caption(cfg, overlay))
-    st.caption(time_constant_reading(cfg))
+               + latency_caption(ran, overlay))
+    st.caption(time_constant_reading(ran))
 fig = neuron_figure(trace, neuron=neuron, batch=batch, overlay=overlay)
 t = time_cursor(trace.num_steps, key="explorer")  # play / step / reset through time
 shown = upto(trace, t) if t < trace.num_steps - 1 else trace

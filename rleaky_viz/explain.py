@@ -115,9 +115,10 @@ def _bias_note(cfg: SimConfig, trace) -> str | None:
     if cfg.recurrence == "conv2d":  # one bias per channel, every pixel of it
         b = b.repeat_interleave(cfg.grid_size ** 2)
     theta = trace.neuron.threshold.detach().double().reshape(-1)
-    beta = min(max(float(cfg.beta), 0.0), 1.0)
     if theta.numel() > 1 or trace.neuron.beta.numel() > 1:
         return generic  # per-neuron parameters: no one bound to state
+    # the run's own β (an uploaded state dict sets it), clamped as the step does
+    beta = min(max(float(trace.neuron.beta.detach().double().reshape(-1)[0]), 0.0), 1.0)
     least = least_current(float(theta[0]), beta, int(cfg.num_steps))
     above = int((b > least).sum())
     bound = f"θ(1−β)/(1−β^T) = {least:.4g}"

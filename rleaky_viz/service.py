@@ -46,7 +46,7 @@ __all__ = ["MemoryBudgetError", "ServerBusyError", "UploadError", "StateDictErro
            "USER_ERRORS", "MEMORY_BUDGET_BYTES", "SERVER_MEMORY_BYTES", "MAX_STATE_DICT_BYTES",
            "MAX_CONFIG_BYTES", "WORKS", "EXPORTS", "estimate_bytes", "export_bytes",
            "check_budget", "admit", "read_bounded", "read_csv_upload", "load_state_dict_bytes",
-           "prepare_uploads", "uses_state_dict", "open_nir", "NIR_READ_BYTES", "run", "run_flow", "check_finite", "ResultCache", "CACHE_BYTES", "run_trusted", "work_units",
+           "prepare_uploads", "uses_state_dict", "run_config", "open_nir", "NIR_READ_BYTES", "run", "run_flow", "check_finite", "ResultCache", "CACHE_BYTES", "run_trusted", "work_units",
            "check_compute", "TooMuchWorkError", "MAX_WORK_UNITS",
            "state_digest",
            "digest", "nbytes"]
@@ -306,6 +306,29 @@ def load_state_dict_bytes(data: bytes) -> dict:
 def uses_state_dict(cfg: SimConfig) -> bool:
     """Whether ``cfg``'s run takes its recurrent weights from an uploaded state dict."""
     return cfg.weight_init == "state_dict" and cfg.recurrence == "linear"
+
+
+def run_config(cfg: SimConfig, trace: Trace) -> Optional[SimConfig]:
+    """``cfg`` as ``trace``'s run had it: where a state dict was uploaded (:func:`uses_state_dict`)
+    its β, θ, V and g replace the sidebar's, as they did in the run.  None where one of them
+    differs across neurons (no one config then describes the run); ``cfg`` itself otherwise."""
+    if not uses_state_dict(cfg):
+        return cfg
+    values = {}
+    from .core.neuron import STATE_TENSORS  # what a state dict sets besides the weights
+
+    for name in STATE_TENSORS:
+        value = getattr(trace.neuron, name, None)
+        if not isinstance(value, torch.Tensor):
+            continue
+        flat = value.detach().double().reshape(-1)
+        if flat.numel() == 0 or not bool((flat == flat[0]).all()):
+            return None
+        values[name] = float(flat[0])
+    try:
+        return cfg.with_checked(**values)
+    except (TypeError, ValueError):  # a value the sidebar could not hold: no one config
+        return None
 
 
 # Reading a NIR graph: the file (at most nirgraph.MAX_NIR_BYTES) and a few float64 copies of

@@ -2092,3 +2092,50 @@ def test_the_inhibition_note_with_the_same_step_subtract_reset():
         seen += int(suppressed.sum())
         assert np.array_equal(u[suppressed], b[suppressed]), cfg
     assert seen > 0
+
+
+def _snntorch_state(beta, bias, n=2):
+    import io
+
+    snn = pytest.importorskip("snntorch")
+    lif = snn.RLeaky(beta=beta, threshold=1.0, linear_features=n)
+    with torch.no_grad():
+        lif.recurrent.weight.zero_()
+        lif.recurrent.bias.fill_(bias)
+    buf = io.BytesIO()
+    torch.save(lif.state_dict(), buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("file_beta, bias", [(0.5, 0.3), (0.5, 0.6), (0.95, 0.1)])
+def test_words_about_a_run_with_an_uploaded_state_dict_use_its_values(file_beta, bias):
+    """An snnTorch state dict sets β (and θ, V, g) over the sidebar's: the explorer's τ and the
+    bias note read the run's values, and the bias note's 'with zero input ... fires' holds."""
+    from rleaky_viz.explain import odd_corners
+    from rleaky_viz.service import load_state_dict_bytes, run_config
+
+    cfg = SimConfig(recurrence="linear", num_neurons=2, weight_init="state_dict", beta=0.9,
+                    amplitude=0.0, num_steps=200)
+    t = simulate(cfg, state_dict=load_state_dict_bytes(_snntorch_state(file_beta, bias)))
+    ran = run_config(cfg, t)
+    assert ran.beta == pytest.approx(file_beta, rel=1e-7) and ran.threshold == 1.0
+    assert analytic_overlay(ran)["tau"] == pytest.approx(-1 / np.log(file_beta), rel=1e-6)
+    note = next(n for n in odd_corners(cfg, t) if "bias" in n)  # the sidebar's cfg: the run's β
+    if "with zero input no neuron fires" in note:
+        assert not fired(t)
+    else:
+        assert "the neuron with the largest bias fires" in note and fired(t)
+
+
+def test_a_state_dict_with_per_neuron_beta_has_no_one_config():
+    from rleaky_viz.service import load_state_dict_bytes, run_config
+    import io
+
+    snn = pytest.importorskip("snntorch")
+    lif = snn.RLeaky(beta=torch.tensor([0.5, 0.8]), threshold=1.0, linear_features=2)
+    buf = io.BytesIO()
+    torch.save(lif.state_dict(), buf)
+    cfg = SimConfig(recurrence="linear", num_neurons=2, weight_init="state_dict")
+    t = simulate(cfg, state_dict=load_state_dict_bytes(buf.getvalue()))
+    assert run_config(cfg, t) is None
+    assert run_config(SimConfig(), simulate(SimConfig())) == SimConfig()

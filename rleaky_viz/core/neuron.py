@@ -23,11 +23,11 @@ import torch.nn as nn
 from .rule import RESET_MECHANISMS, StepRule
 from .surrogate import atan
 
-__all__ = ["RLeaky", "OneToOne", "StepRule", "RESET_MECHANISMS", "reset"]
+__all__ = ["RLeaky", "OneToOne", "StepRule", "RESET_MECHANISMS", "reset", "STATE_TENSORS"]
 
 # Tensors that users set by name; assignment coerces numbers and keeps
-# parameter-ness (see RLeaky.__setattr__).
-_STATE_TENSORS = ("beta", "threshold", "V", "graded_spikes_factor")
+# parameter-ness (see RLeaky.__setattr__).  A state dict carries each of them.
+STATE_TENSORS = _STATE_TENSORS = ("beta", "threshold", "V", "graded_spikes_factor")
 
 
 def _as_state_tensor(name: str, value, like: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -16,7 +16,7 @@ from ..export import config_json, figure_html, snntorch_code, trace_csv, trace_p
 from ..explain import odd_corners
 from ..budget import MemoryBudgetError, check_budget, export_bytes
 from ..nirgraph import NIRImportError, describe_import, export_refusal, nir_bytes, nir_export_bytes
-from ..service import admit, digest, load_state_dict_bytes, open_nir, uses_state_dict
+from ..service import admit, digest, load_state_dict_bytes, open_nir, run_config, uses_state_dict
 from ..simulate import Trace
 from .motion import watch_motion
 from .present import apply_presentation
@@ -78,6 +78,8 @@ def notices_panel(cfg: SimConfig, trace: Optional[Trace] = None,
     if trace is not None:
         for notice in trace.notices:
             st.info(notice, icon="ℹ️")
+    if trace is not None:  # a state dict's β, θ, V and g, where it set them, as the run had them
+        cfg = run_config(cfg, trace) or cfg
     corners = odd_corners(cfg, trace, radius=spectral_radius)
     if corners:
         with st.expander(f"Odd corners of the reference in this setting ({len(corners)})",
