@@ -40,7 +40,11 @@ setup_page("Compare", "⚖️")
 cfg_a = sidebar(PAGE, ("Neuron", "Network", "Stimulus", "Run"),
                 choices={"recurrence": RECURRENCES}, title="Configuration A", sections=(B,),
                 uploads=False)
+B.follow(cfg_a)  # an override equal to A's value (A moved onto it) is no change
 overrides = B.values()
+# A's surrogate parameters belong to A's surrogate: a B with another starts from its defaults
+sur_params = ({n: field_spec(n)["default"] for n in SURROGATE_FIELDS[overrides["surrogate"]]}
+              if "surrogate" in overrides else {})
 
 st.title("Compare A and B")
 st.caption("A is the sidebar. B is A with the changes below; everything else (input, seed, "
@@ -65,7 +69,11 @@ c[4].button("B = A", key="compare_b_same", on_click=B.set, args=({},), width="st
 
 # ----------------------------------------------------------------------------- B's controls
 with st.container(border=True):
-    st.markdown("**Configuration B**: " + (", ".join(f"{k} = {v}" for k, v in B.texts().items())
+    changes = [f"{k} = {v}" for k, v in B.texts().items()]
+    if sur_params:
+        changes.append("its parameters at their defaults ("
+                       + ", ".join(f"{control(n).label} = {v:g}" for n, v in sur_params.items()) + ")")
+    st.markdown("**Configuration B**: " + (", ".join(changes)
                                           or "the same as A (change something below)"))
     cols = st.columns(4) + st.columns(4)  # two rows of four
     for col, name in zip(cols, COMPARE_FIELDS):
@@ -83,10 +91,7 @@ with st.container(border=True):
             col.number_input(ctl.label, min_value=spec["lo"], max_value=spec["hi"], step=ctl.step, key=key,
                              on_change=_b_changed, args=(name,), format="%.3g")
 
-b_changes = dict(overrides)
-if "surrogate" in b_changes:
-    # A's surrogate parameters belong to A's surrogate: B's starts from its defaults
-    b_changes.update({n: field_spec(n)["default"] for n in SURROGATE_FIELDS[b_changes["surrogate"]]})
+b_changes = {**overrides, **sur_params}
 try:
     cfg_b = cfg_a.replace(**b_changes)
 except ValueError as e:

@@ -84,15 +84,23 @@ def gradient_words(cfg, flow_a, flow_b) -> str:
     """The Compare page's sentence on the two gradients: what the loss is and whether they differ.
 
     Computed from the flows: it says that the gradients differ (and by how
-    much) only where they do, and says they are identical where B's changes
-    lie on no path that carries gradient in this run (a silent neuron whose
-    reset never acts, a membrane loss that never reads the surrogate, ...).
+    much) only where they do; where they are identical, it says whether the
+    runs are too (then B's change reaches neither), or differ (a change that
+    moves the run but not what flows back, say under a surrogate whose value
+    is a sign).  With the what-if ``reset_grad`` (which a link may carry) it
+    says so: snnTorch detaches the reset.
     """
     target = (f"target times {cfg.target_times}" if cfg.loss == "spike_times"
               else f"target {cfg.loss_target:g}")
-    text = f"Loss {cfg.loss!r} ({target}), differentiated through each run as snnTorch would: "
+    how = ("with the what-if reset_grad on (the reset R passes gradient too; snnTorch detaches "
+           "it)" if cfg.reset_grad else "as snnTorch would")
+    text = f"Loss {cfg.loss!r} ({target}), differentiated through each run {how}: "
     gap = gradient_gap(flow_a, flow_b)
     if gap == 0.0:
-        return text + ("here dL/dU of A and B are identical, step by step: what B changes lies on "
-                       "no path that carries gradient in this run.")
+        if forward_identical(flow_a.trace, flow_b.trace):
+            return text + ("here the runs of A and B and their dL/dU are identical, step by step: "
+                           "what B changes reaches neither in this run.")
+        return text + ("here dL/dU of A and B are identical, step by step, though the runs "
+                       "differ: what B changes moves the run, not the gradient that flows back "
+                       "through it.")
     return text + f"dL/dU of A and B differ by up to {gap:.3g}."

@@ -2139,3 +2139,27 @@ def test_a_state_dict_with_per_neuron_beta_has_no_one_config():
     t = simulate(cfg, state_dict=load_state_dict_bytes(buf.getvalue()))
     assert run_config(cfg, t) is None
     assert run_config(SimConfig(), simulate(SimConfig())) == SimConfig()
+
+
+@pytest.mark.parametrize("a_changes, b_changes", [
+    (dict(surrogate="triangular", amplitude=0.05, num_steps=150), dict(amplitude=0.08)),  # a sign
+    (dict(amplitude=0.05), dict(reset_mechanism="zero")),
+    (dict(reset_grad=True), dict(reset_mechanism="zero")),
+])
+def test_compare_gradient_words_say_whether_the_runs_differ(a_changes, b_changes):
+    from rleaky_viz.compare import forward_identical, gradient_words
+
+    cfg_a = SimConfig(num_steps=60).replace(**a_changes)
+    cfg_b = cfg_a.replace(**b_changes)
+    fa, fb = gradient_flow(cfg_a), gradient_flow(cfg_b)
+    words = gradient_words(cfg_a, fa, fb)
+    if cfg_a.surrogate == "triangular":  # the case the words once got wrong: the runs differ
+        assert not forward_identical(fa.trace, fb.trace) and torch.equal(fa.dL_dmem, fb.dL_dmem)
+    assert ("as snnTorch would" in words) == (not cfg_a.reset_grad)
+    assert ("what-if reset_grad on" in words) == cfg_a.reset_grad == fa.reset_grad
+    if torch.equal(fa.dL_dmem, fb.dL_dmem):
+        runs_same = forward_identical(fa.trace, fb.trace)
+        assert ("though the runs differ" in words) == (not runs_same)
+        assert ("the runs of A and B and their dL/dU are identical" in words) == runs_same
+    else:
+        assert "differ by up to" in words

@@ -149,6 +149,22 @@ def test_contrast_buttons_set_b(button, field, expected):
         assert {m.label: m.value for m in at.metric}["first spike divergence"].startswith("step")
 
 
+def test_b_follows_a_again_where_a_moves_onto_its_override():
+    """'B is A with the changes below': B's surrogate override, once A has the same surrogate
+    (with its own slope), is no change, so B keeps A's slope and the runs' gradients agree."""
+    at = app(COMPARE)
+    at.button(key="compare_contrast_surrogate").click().run()
+    line = next(m.value for m in at.markdown if "Configuration B" in m.value)
+    assert "surrogate = fast_sigmoid" in line and "fast_sigmoid slope = 25" in line
+    at.selectbox(key="surrogate").set_value("fast_sigmoid").run()
+    at.number_input(key="fast_sigmoid_slope").set_value(50.0).run()
+    assert not at.exception and not at.error
+    line = next(m.value for m in at.markdown if "Configuration B" in m.value)
+    assert "the same as A" in line and "b_surrogate" not in at.query_params
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["‖dL/dU‖ at step 0, A"] == metrics["‖dL/dU‖ at step 0, B"]
+
+
 def test_b_follows_a_except_where_overridden():
     at = app(COMPARE)
     at.number_input(key="compare_b_threshold").set_value(1.5).run()

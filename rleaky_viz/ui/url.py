@@ -46,6 +46,17 @@ class UrlSection:
             values[name] = value
         self.set(values)
 
+    def follow(self, base: SimConfig) -> None:
+        """Drop the overrides that equal ``base``'s values (``base`` moved onto them), here and
+        in the page's URL: there the section follows ``base`` again."""
+        values = self.values()
+        same = [k for k, v in values.items() if v == getattr(base, k)]
+        if same:
+            self.set({k: v for k, v in values.items() if k not in same})
+            for name in same:
+                if self.prefix + name in st.query_params:
+                    del st.query_params[self.prefix + name]
+
     # --- the URL ------------------------------------------------------------------
     def load(self, query: Mapping[str, Any]) -> list[str]:
         """Take the section's values from a query (the page's arrival); returns the problems."""
