@@ -140,10 +140,26 @@ def config_from_args(args):
     else:
         base = SimConfig()
     query = _parse_sets(args.set or [])
+    _refuse_sets_the_graph_overrides(args, query)
     try:
         return SimConfig.from_query(query, base=base)
     except ValueError as e:
         raise CliError(f"--set: {e}") from None
+
+
+def _refuse_sets_the_graph_overrides(args, query) -> None:
+    """A --nir graph whose neurons each have their own β or θ runs with the file's values (its
+    weights carry them), so a --set of that field would change nothing: refuse it by name."""
+    state = getattr(args, "nir_state", None)
+    if state is None:
+        return
+    from .service import load_state_dict_bytes
+
+    held = load_state_dict_bytes(state)
+    for name in ("beta", "threshold"):  # state-dict keys, not config fields: per-neuron tensors
+        if name in query and name in held and held[name].numel() > 1:
+            raise CliError(f"--set {name}: the --nir graph gives each neuron its own {name}, and "
+                           "the run uses the file's values; edit the graph to change them")
 
 
 def _nir_source(args):

@@ -21,10 +21,11 @@ enters the membrane.  The README ("NIR") gives the whole mapping.
 What NIR's LIF cannot hold is refused at export with the field that holds
 it (:func:`export_refusal`); what is not part of the layer (the stimulus,
 the surrogate and the ``learn_*`` flags, which only shape training) is not
-carried.  Reading untrusted files: :func:`read_graph` opens the HDF5 file
-itself, bounded, and accepts only the datasets a NIR graph holds (numbers
-and short strings, stored in the file, no links to elsewhere); nothing in
-the file is unpickled or evaluated.
+carried.  Reading untrusted files: :func:`read_graph` has the HDF5 file opened
+in a child process with its own memory and time limits (``hdf5_reader``),
+bounded, and accepts only the datasets a NIR graph holds (numbers and short
+strings, stored in the file, no links to elsewhere, no oversized chunks);
+nothing in the file is unpickled or evaluated.
 """
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ import numpy as np
 import torch
 
 from .config import SimConfig, field_spec
+# the reader's bounds, checked in its child process (hdf5_reader: a crafted file can hang
+# libhdf5 or inflate a chunk to gigabytes, so the server never opens one itself)
+from .hdf5_reader import (HDF5_SIGNATURE as _HDF5_SIGNATURE, MAX_DEPTH as _MAX_DEPTH,
+                          MAX_EDGES as _MAX_EDGES, ReadError as _ReadError, short_name as _short_name)
 
 __all__ = ["DT", "MAX_NIR_BYTES", "NIRImportError", "NIRExportError", "export_refusal",
            "nir_export_bytes", "to_nir",
@@ -45,17 +50,6 @@ __all__ = ["DT", "MAX_NIR_BYTES", "NIRImportError", "NIRExportError", "export_re
 
 DT = 1e-4  # seconds per step: snnTorch 1.0.0 writes and reads NIR with this Δt
 MAX_NIR_BYTES = 20 * 2**20  # as a state dict: a 1,000-neuron dense layer is 8 MB of float64
-# what the reader accepts from a file (far more than one 1,000-neuron layer with an input
-# layer of the same size holds, far less than what a hostile file could ask for)
-_MAX_OBJECTS = 200
-_MAX_DEPTH = 8
-_MAX_DATASET_ELEMENTS = 1_000_000
-_MAX_TOTAL_ELEMENTS = 2_100_000
-_MAX_TEXT = 256
-_MAX_EDGES = 64
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-# HDF5 filters a file written by nir.write (h5py) may use: deflate, shuffle, fletcher32, lzf
-_ALLOWED_FILTERS = {1, 2, 3, 32000}
 # the layer's node types; any other is named in the message
 _LAYER_KINDS = ("Input", "Output", "LIF", "Affine", "Linear")
 
@@ -186,85 +180,8 @@ class _Node:
     edges: Optional[list] = None
 
 
-class _Budget:
-    def __init__(self):
-        self.objects = 0
-        self.elements = 0
-
-
 def _fail(message: str) -> NIRImportError:
     return NIRImportError(f"NIR file: {message}")
-
-
-def _short_name(name) -> str:
-    text = str(name)
-    return repr(text[:40] + ("…" if len(text) > 40 else ""))
-
-
-def _check_dataset(ds, where: str, budget: _Budget):
-    import h5py
-
-    if ds.is_virtual or ds.external:
-        raise _fail(f"{where} keeps its values outside the file; a NIR graph holds them in it")
-    plist = ds.id.get_create_plist()
-    for i in range(plist.get_nfilters()):
-        code = plist.get_filter(i)[0]
-        if code not in _ALLOWED_FILTERS:
-            raise _fail(f"{where} is stored with HDF5 filter {code}; allowed: gzip, lzf, shuffle, "
-                        "fletcher32")
-    text = h5py.check_string_dtype(ds.dtype)
-    if text is not None:
-        # fixed-length strings are as wide as their type says, compressed or not: refuse a wide
-        # one before reading it (4 bytes a character at most in UTF-8)
-        if text.length is not None and text.length > 4 * _MAX_TEXT:
-            raise _fail(f"{where} holds strings of {text.length:,} bytes; at most "
-                        f"{_MAX_TEXT} characters are allowed")
-        if ds.size > _MAX_EDGES * 2:
-            raise _fail(f"{where} holds {ds.size:,} strings; at most {_MAX_EDGES * 2} are allowed")
-        values = ds[()]
-        decoded = np.vectorize(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes)
-                               else str(v), otypes=[object])(np.asarray(values, dtype=object))
-        if any(len(v) > _MAX_TEXT for v in np.ravel(decoded)):
-            raise _fail(f"{where} holds a string of more than {_MAX_TEXT} characters")
-        return decoded if decoded.ndim else str(decoded[()])
-    if ds.dtype.kind not in "fiub":
-        raise _fail(f"{where} has values of type {ds.dtype}; a NIR graph holds numbers and names")
-    if ds.size > _MAX_DATASET_ELEMENTS:
-        raise _fail(f"{where} has {ds.size:,} values; at most {_MAX_DATASET_ELEMENTS:,} are "
-                    "allowed (a 1,000 × 1,000 weight matrix)")
-    budget.elements += ds.size
-    if budget.elements > _MAX_TOTAL_ELEMENTS:
-        raise _fail(f"the graph holds more than {_MAX_TOTAL_ELEMENTS:,} values; one layer of at "
-                    f"most {field_spec('num_neurons')['hi']:,} neurons needs far fewer")
-    return np.asarray(ds[()])
-
-
-def _read_group(group, where: str, depth: int, budget: _Budget) -> dict:
-    import h5py
-
-    if depth > _MAX_DEPTH:
-        raise _fail(f"{where} is nested more than {_MAX_DEPTH} levels deep")
-    out = {}
-    for key in group.keys():
-        budget.objects += 1
-        if budget.objects > _MAX_OBJECTS:
-            raise _fail(f"the file holds more than {_MAX_OBJECTS} objects; one recurrent LIF "
-                        "layer needs about 20")
-        name = f"{where}/{key}"
-        link = group.get(key, getlink=True)
-        if not isinstance(link, h5py.HardLink):
-            raise _fail(f"{_short_name(name)} is a link to {'another file' if isinstance(link, h5py.ExternalLink) else 'elsewhere'}; "
-                        "a NIR graph holds its data itself")
-        if key == "metadata":
-            continue  # free-form notes of the writer: not read
-        item = group[key]
-        if isinstance(item, h5py.Group):
-            out[key] = _read_group(item, name, depth + 1, budget)
-        elif isinstance(item, h5py.Dataset):
-            out[key] = _check_dataset(item, _short_name(name), budget)
-        else:
-            raise _fail(f"{_short_name(name)} is neither a group nor a dataset")
-    return out
 
 
 def _node_from_dict(name: str, data, depth: int) -> _Node:
@@ -294,25 +211,18 @@ def _graph_from_dict(data: dict, depth: int = 0, where: str = "the graph") -> _N
 
 
 def read_graph(data: bytes) -> _Node:
-    """The graph in a ``.nir`` file's bytes, read bounded and checked (not a ``nir.NIRGraph``)."""
-    import h5py
-
+    """The graph in a ``.nir`` file's bytes, read bounded and checked (not a ``nir.NIRGraph``):
+    in a child process with its own memory and time limits (:mod:`rleaky_viz.hdf5_reader`)."""
+    from . import hdf5_reader
     from .service import upload_bytes
 
     data = upload_bytes(data, MAX_NIR_BYTES, "NIR file", NIRImportError)
     if not data.startswith(_HDF5_SIGNATURE):
         raise _fail("the file is not HDF5, the format nir.write writes (.nir)")
-    budget = _Budget()
     try:
-        with h5py.File(io.BytesIO(data), "r") as f:
-            if "node" not in f or not isinstance(f.get("node", getlink=True), h5py.HardLink) \
-                    or not isinstance(f["node"], h5py.Group):
-                raise _fail("the file has no 'node' group: it is not a NIR graph")
-            content = _read_group(f["node"], "node", 0, budget)
-    except NIRImportError:
-        raise
-    except Exception as e:  # a damaged or odd HDF5 file: h5py's errors vary
-        raise _fail(f"the file cannot be read as a NIR graph ({type(e).__name__})") from None
+        content = hdf5_reader.read(data, field_spec("num_neurons")["hi"])
+    except _ReadError as e:
+        raise _fail(str(e)) from None
     return _graph_from_dict(content)
 
 
@@ -452,10 +362,13 @@ def _interpret(graph: _Node) -> tuple[SimConfig, dict]:
         raise NIRImportError(f"NIR node {_short_name(lif)} has {len(loops)} recurrent edges; one is "
                              "allowed")
     w_rec = loops[0] if loops else None
-    if out_of(lif) != [k for k in out_of(lif) if k in (sink, w_rec)] or sink not in out_of(lif):
-        extra = [k for k in out_of(lif) if k not in (sink, w_rec)]
+    if sink not in out_of(lif):
+        raise NIRImportError(f"NIR node {_short_name(lif)} must feed the Output node "
+                             f"{_short_name(sink)}; no edge goes from it to the Output")
+    extra = [k for k in out_of(lif) if k not in (sink, w_rec)]
+    if extra:
         raise NIRImportError(f"NIR node {_short_name(lif)} must feed the Output (and its recurrent "
-                             f"edge) only; it also feeds {', '.join(map(_short_name, extra)) or 'nothing'}")
+                             f"edge) only; it also feeds {', '.join(map(_short_name, extra))}")
     if into(sink) != [lif]:
         raise NIRImportError(f"the Output node {_short_name(sink)} must receive the LIF layer's "
                              "spikes only")
@@ -501,6 +414,9 @@ def _interpret(graph: _Node) -> tuple[SimConfig, dict]:
             raise NIRImportError(f"NIR node {_short_name(w_rec)} parameter 'weight' must be a "
                                  "square matrix (neurons × neurons)")
         n = int(np.asarray(w).shape[0])
+        if n == 0:
+            raise NIRImportError(f"NIR node {_short_name(w_rec)} parameter 'weight' has shape "
+                                 "(0, 0); it must be neurons × neurons, at least 1 × 1")
     for key in ("tau", "v_threshold"):
         shape = np.shape(node.params.get(key, ()))
         if n is None and len(shape) == 1 and shape[0] > 1:
@@ -541,10 +457,14 @@ def _interpret(graph: _Node) -> tuple[SimConfig, dict]:
                              f"must be at least {lo:g} (Δt = {DT:g} s, as snnTorch reads NIR)")
     lo, hi = _bounds("threshold")
     theta32 = np.asarray(theta, dtype=np.float32)
-    if ((theta32 < np.float32(lo)) | (theta32 > np.float32(hi))).any():
+    outside = np.ravel((theta32 < np.float32(lo)) | (theta32 > np.float32(hi)))
+    if outside.any():
+        k = int(np.argmax(outside))
         raise NIRImportError(f"{where} 'v_threshold' must lie between {lo:g} and {hi:g} (the "
-                             f"threshold control's range); it holds "
-                             f"{float(np.ravel(theta)[0]):g} … {float(np.max(theta)):g}")
+                             f"threshold control's range); it holds {float(np.ravel(theta)[k]):g}"
+                             + (f" (neuron {k})" if np.size(theta) > 1 else "")
+                             + (f"; its values span {float(np.min(theta)):g} … "
+                                f"{float(np.max(theta)):g}" if np.size(theta) > 1 else ""))
     beta_n, theta_n, scale_n = (np.broadcast_to(a, (n,)) for a in (beta, theta, scale))
 
     # ---- the recurrent edge

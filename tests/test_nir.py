@@ -13,6 +13,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -558,3 +559,116 @@ def test_wide_fixed_length_strings_are_refused_before_they_are_read():
     assert len(data) < 2**20
     with pytest.raises(NIRImportError, match="strings of 4,000,000 bytes"):
         from_nir(data)
+
+
+# ----------------------------------------------------------------------------- review 12-04
+MORE_BAD_GRAPHS = [
+    (dict(nodes={"w_rec": nir.Linear(weight=np.zeros((0, 0)))}), ["'w_rec'", "(0, 0)", "1 × 1"]),
+    (dict(nodes={"lif": nir.LIF(tau=np.ones(N3), r=np.ones(N3) * 1e4, v_leak=np.zeros(N3),
+                                v_threshold=np.array([1.0, 0.001, 2.0]))}),
+     ["v_threshold", "holds 0.001 (neuron 1)"]),
+    (dict(edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("input", "output")]),
+     ["'lif'", "must feed the Output node 'output'", "no edge"]),
+]
+
+
+@pytest.mark.parametrize("overrides, words, as_file",
+                         [(o, w, f) for o, w in MORE_BAD_GRAPHS for f in (False, True)])
+def test_more_graphs_we_cannot_represent_are_refused_naming_what_is_wrong(overrides, words, as_file):
+    graph = _graph(**{k: (dict(v) if isinstance(v, dict) else list(v)) for k, v in overrides.items()})
+    with pytest.raises(NIRImportError) as err:
+        from_nir(_file(graph) if as_file else graph)
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))
+
+
+MORE_HOSTILE = [
+    # 2 values in one gzip chunk of 1 GiB (maxshape lets a chunk outgrow the data): reading
+    # them would inflate the whole chunk
+    ("chunk bomb", _hdf5(_with(lambda f, lif: lif.create_dataset(
+        "big", shape=(2,), maxshape=(None,), chunks=(2**27,), dtype="f8", compression="gzip"))),
+     "chunks of 1,073,741,824 bytes"),
+    ("empty dataspace", _hdf5(_with(lambda f, lif: lif.create_dataset("blank", data=h5py.Empty("f8")))),
+     "'node/nodes/lif/blank' is an empty dataset"),
+]
+
+
+@pytest.mark.parametrize("name, data, words", MORE_HOSTILE, ids=[h[0] for h in MORE_HOSTILE])
+def test_more_hostile_files_are_refused_by_name(name, data, words):
+    with pytest.raises(NIRImportError) as err:
+        read_graph(data)
+    assert words in str(err.value), str(err.value)
+
+
+def test_a_file_that_hangs_libhdf5_is_stopped_and_other_reads_go_on():
+    """A 35 kB file (bytes of an export flipped at random) on which libhdf5 loops for ever: the
+    read runs in a child process, stopped at its time limit with a message, and meanwhile other
+    reads in this process (h5py's lock is not held here) finish."""
+    import threading
+
+    from rleaky_viz import hdf5_reader
+
+    bad = (ROOT / "tests" / "data" / "nir_libhdf5_hang.nir").read_bytes()
+    result = {}
+
+    def read_bad():
+        start = time.perf_counter()
+        try:
+            hdf5_reader.read(bad, 1000, timeout=4)
+        except hdf5_reader.ReadError as e:
+            result["error"] = str(e)
+        result["seconds"] = time.perf_counter() - start
+
+    thread = threading.Thread(target=read_bad)
+    thread.start()
+    start = time.perf_counter()
+    cfg, _ = from_nir(nir_bytes(SimConfig(recurrence="linear", num_neurons=5, **NIR_SETTING)))
+    assert cfg.num_neurons == 5 and time.perf_counter() - start < 3.5
+    thread.join(30)
+    assert result["error"] and result["seconds"] < 15  # refused either way, never hanging here
+    if result["seconds"] > 3.9:  # the libhdf5 this was found with (2.0.0) loops: the time limit
+        assert "could not be read within 4 s" in result["error"]
+
+
+def test_the_child_reader_holds_no_eval_or_pickle_and_rebuilds_only_numbers():
+    import ast
+
+    from rleaky_viz import hdf5_reader
+
+    tree = ast.parse((ROOT / "rleaky_viz" / "hdf5_reader.py").read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    assert not imported & {"pickle", "dill", "cloudpickle", "marshal", "torch", "rleaky_viz"}
+    calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    assert not calls & {"eval", "exec", "np.load", "pickle.loads"}
+    # an answer naming an object dtype (or any but plain numbers) is refused, not rebuilt
+    with pytest.raises(hdf5_reader.ReadError, match="malformed"):
+        hdf5_reader._decode({"array": 0, "dtype": "|O8", "shape": [1]}, [b"\0" * 8])
+
+
+def test_app_says_the_server_is_busy_when_a_nir_read_cannot_get_memory(monkeypatch):
+    from rleaky_viz import service
+    from rleaky_viz.ui import panels
+
+    def busy(data):
+        raise service.ServerBusyError("the server is busy with other large runs; try again in a "
+                                      "minute")
+
+    monkeypatch.setattr(panels, "open_nir", busy)
+    at = _apptest("pages/1_Neuron_explorer.py")
+    cfg = SimConfig(recurrence="linear", num_neurons=4, **NIR_SETTING)
+    at.file_uploader(key="explorer_nir").set_value(("net.nir", nir_bytes(cfg), "application/x-hdf5")).run()
+    assert not at.exception
+    assert any("busy" in e.value for e in at.error)
+
+
+def test_cli_refuses_a_set_the_nir_graph_overrides(tmp_path):
+    beta = np.array([0.5, 0.8, 0.9])
+    graph = _graph(nodes={"lif": nir.LIF(tau=DT / (1 - beta), r=1 / (1 - beta), v_leak=np.zeros(3),
+                                         v_threshold=np.ones(3), v_reset=np.zeros(3))})
+    path = tmp_path / "per_neuron.nir"
+    path.write_bytes(_file(graph))
+    done = cli("simulate", "--nir", str(path), "--set", "beta=0.5", "--out", str(tmp_path / "o.csv"))
+    assert done.returncode == 2 and "--set beta" in done.stderr and "its own beta" in done.stderr
+    done = cli("simulate", "--nir", str(path), "--set", "num_steps=20", "--out", str(tmp_path / "o.csv"))
+    assert done.returncode == 0, done.stderr

@@ -280,7 +280,7 @@ def nir_upload(page, key: str) -> Optional[bytes]:
             return opened["pt"]
         try:
             cfg, pt = open_nir(data)
-        except NIRImportError as e:
+        except (NIRImportError, MemoryBudgetError) as e:  # the file, or a busy server (try again)
             st.session_state.pop(_nir_key(key), None)  # the uploader no longer shows the old one
             st.error(plain(str(e)), icon="⚠️")
             return None
