@@ -198,7 +198,9 @@ def _graph_from_dict(data: dict, depth: int = 0, where: str = "the graph") -> _N
     if not isinstance(data.get("nodes"), dict) or "edges" not in data:
         raise _fail(f"{where} has no nodes and edges: it is not a NIR graph")
     if data.get("type") != "NIRGraph":
-        raise _fail(f"{where} is a {data.get('type')!s:.40}, not a NIRGraph")
+        kind = data.get("type")
+        raise _fail(f"{where} has no type; a NIR file's top node is a NIRGraph" if kind is None
+                    else f"{where} is a {kind!s:.40}, not a NIRGraph")
     edges = np.asarray(data["edges"], dtype=object)
     if edges.size == 0:
         edges = edges.reshape(0, 2)
@@ -300,8 +302,9 @@ def _size_of(name: str, node: _Node) -> Optional[int]:
         return None
     shape = np.asarray(shape).reshape(-1)
     if shape.dtype.kind not in "iu" or len(shape) != 1 or int(shape[0]) < 1:
-        raise NIRImportError(f"NIR node {_short_name(name)} must be one vector of neurons, "
-                             f"got shape {shape.tolist()[:4]}")
+        raise NIRImportError(f"NIR node {_short_name(name)} must be one vector of neurons: its "
+                             f"shape one whole number of at least 1, got {shape.tolist()[:4]}"
+                             + (f" ({shape.dtype} values)" if shape.dtype.kind not in "iu" else ""))
     return int(shape[0])
 
 
@@ -407,6 +410,8 @@ def _interpret(graph: _Node) -> tuple[SimConfig, dict]:
     # ---- the size of the layer
     node = nodes[lif]
     sizes = {k: s for k in (source, sink) if (s := _size_of(k, nodes[k])) is not None}
+    # an identity between the Input and the LIF passes as many neurons as its matrix has
+    sizes.update({k: int(np.asarray(nodes[k].params["weight"]).shape[0]) for k in chain})
     n = None
     if w_rec is not None:
         w = nodes[w_rec].params.get("weight")
@@ -449,8 +454,9 @@ def _interpret(graph: _Node) -> tuple[SimConfig, dict]:
     beta = 1 - (DT / tau)
     scale = r * DT / tau  # the weight of the input in one Euler step
     if not (np.isfinite(scale).all() and (scale > 0).all()):
-        raise NIRImportError(f"{where} 'r' must be positive: the input enters each step with "
-                             "weight r·Δt/τ")
+        raise NIRImportError(f"{where} 'r' must be positive, and the weight r·Δt/τ with which the "
+                             "input enters each step a finite number above 0 (here it is "
+                             f"{float(np.ravel(scale)[np.argmax(~(np.isfinite(np.ravel(scale)) & (np.ravel(scale) > 0)))]):g})")
     lo, hi = _bounds("beta")
     if (beta < lo).any():
         raise NIRImportError(f"{where} 'tau' is below Δt/2 = {DT / 2:g} s somewhere: β = 1 − Δt/τ "

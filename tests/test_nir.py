@@ -672,3 +672,29 @@ def test_cli_refuses_a_set_the_nir_graph_overrides(tmp_path):
     assert done.returncode == 2 and "--set beta" in done.stderr and "its own beta" in done.stderr
     done = cli("simulate", "--nir", str(path), "--set", "num_steps=20", "--out", str(tmp_path / "o.csv"))
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("overrides, words", [
+    # a 7 x 7 identity between a 3-neuron Input and the layer: the sizes disagree
+    (dict(nodes={"front": nir.Linear(weight=np.eye(7))},
+          edges=[("input", "front"), ("front", "lif"), ("lif", "w_rec"), ("w_rec", "lif"),
+                 ("lif", "output")]), ["'front'", "7 neurons", "has 3"]),
+    (dict(nodes={"input": nir.Input(input_type=np.array([3.0]))}), ["'input'", "whole number", "float64"]),
+    (dict(nodes={"lif": nir.LIF(tau=np.ones(N3), r=np.full(N3, 1e-320), v_leak=np.zeros(N3),
+                                v_threshold=np.ones(N3))}), ["'r'", "r·Δt/τ", "here it is 0"]),
+])
+def test_size_and_scale_mistakes_are_named(overrides, words):
+    graph = _graph(**{k: (dict(v) if isinstance(v, dict) else list(v)) for k, v in overrides.items()})
+    with pytest.raises(NIRImportError) as err:
+        from_nir(graph)
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))
+
+
+def test_a_file_without_a_top_type_says_so():
+    def build(f):
+        g = f.create_group("node")
+        g.create_group("nodes")
+        g.create_dataset("edges", data=np.array([["a", "b"]], dtype=object), dtype=h5py.string_dtype())
+    with pytest.raises(NIRImportError, match="has no type; a NIR file's top node is a NIRGraph"):
+        from_nir(_hdf5(build))
