@@ -152,11 +152,17 @@ def _encode(value, blobs: list):
 
 def _child(neurons_hi: int) -> int:
     """Read stdin's file, write the header and the arrays (or the refusal) to stdout."""
-    import resource
+    try:  # POSIX: the child caps itself (the parent's timeout stands on every system)
+        import resource
 
-    resource.setrlimit(resource.RLIMIT_DATA, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
-    cpu = int(READ_SECONDS) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        for limit, value in ((resource.RLIMIT_DATA, CHILD_MEMORY_BYTES),
+                             (resource.RLIMIT_CPU, int(READ_SECONDS) + 1)):
+            try:
+                resource.setrlimit(limit, (value, value))
+            except (OSError, ValueError):  # a system that does not let it (macOS's RLIMIT_DATA)
+                pass
+    except ImportError:  # Windows: no resource module
+        pass
     import io
 
     import h5py
