@@ -205,7 +205,7 @@ def odd_corners(cfg: SimConfig, trace=None, radius: float | None = None) -> list
                      "θ is not reset "
                      "(D = S/g − R = −1 undoes its delayed reset): its membrane is B alone, "
                      "moved only by the leak, the input and the recurrence, until it wins and "
-                     "fires. The graded-spike factor is not applied to the spikes of inhibited "
+                     "fires, if it ever does. The graded-spike factor is not applied to the spikes of inhibited "
                      "layers, but D still divides by it.")
     if not cfg.reset_delay and cfg.reset_mechanism != "none":
         notes.append("reset_delay=False: the reset is applied in the same step as the spike, but "

@@ -21,11 +21,16 @@ from __future__ import annotations
 import json
 import re
 import struct
+import os
 import subprocess
 import sys
+import threading
 from typing import Optional
 
-import numpy as np
+if __name__ == "__main__" and len(sys.argv) > 3:  # the child: the parent's numpy and h5py
+    sys.path[:0] = [p for p in sys.argv[3].split(os.pathsep) if p]
+
+import numpy as np  # noqa: E402
 
 # what the reader accepts from a file (far more than one 1,000-neuron layer with an input
 # layer of the same size holds, far less than what a hostile file could ask for)
@@ -150,13 +155,13 @@ def _encode(value, blobs: list):
     return {"array": len(blobs) - 1, "dtype": a.dtype.str, "shape": list(a.shape)}
 
 
-def _child(neurons_hi: int) -> int:
+def _child(neurons_hi: int, seconds: float) -> int:
     """Read stdin's file, write the header and the arrays (or the refusal) to stdout."""
     try:  # POSIX: the child caps itself (the parent's timeout stands on every system)
         import resource
 
         for limit, value in ((resource.RLIMIT_DATA, CHILD_MEMORY_BYTES),
-                             (resource.RLIMIT_CPU, int(READ_SECONDS) + 1)):
+                             (resource.RLIMIT_CPU, int(seconds) + 1)):
             try:
                 resource.setrlimit(limit, (value, value))
             except (OSError, ValueError):  # a system that does not let it (macOS's RLIMIT_DATA)
@@ -193,11 +198,11 @@ def _child(neurons_hi: int) -> int:
 
 
 # ----------------------------------------------------------------------------- the parent
-def _decode(node, blobs: list):
-    if not isinstance(node, dict) or len(node) > 3:
+def _decode(node, blobs: list, depth: int = 0):
+    if not isinstance(node, dict) or len(node) > 3 or depth > MAX_DEPTH + 2:
         raise ReadError("the reader's answer is malformed")
     if "group" in node and isinstance(node["group"], dict):
-        return {str(k): _decode(v, blobs) for k, v in node["group"].items()}
+        return {str(k): _decode(v, blobs, depth + 1) for k, v in node["group"].items()}
     if "text" in node and isinstance(node["text"], str):
         return node["text"]
     shape = node.get("shape")
@@ -211,28 +216,58 @@ def _decode(node, blobs: list):
     if not (isinstance(index, int) and 0 <= index < len(blobs) and isinstance(dtype, str)
             and _DTYPE.match(dtype)):
         raise ReadError("the reader's answer is malformed")
-    return np.frombuffer(blobs[index], dtype=np.dtype(dtype)).reshape(shape).copy()
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize != len(blobs[index]):
+        raise ReadError("the reader's answer is malformed")
+    return np.frombuffer(blobs[index], dtype=dtype).reshape(shape).copy()
+
+
+# children at once: each may use up to CHILD_MEMORY_BYTES, outside the server's memory gate
+_CHILDREN = threading.BoundedSemaphore(2)
 
 
 def read(data: bytes, neurons_hi: int, timeout: Optional[float] = None) -> dict:
     """The ``node`` group of an HDF5 file's bytes as nested dicts of numpy arrays and strings,
     read in a bounded child process.  Raises :class:`ReadError` saying why it cannot be."""
     timeout = READ_SECONDS if timeout is None else timeout
-    command = [sys.executable, "-I", __file__, str(int(neurons_hi))]
+    # -I ignores PYTHONPATH and the user site: the child is told where this Python finds numpy
+    # and h5py; its environment holds nothing of the server's (no secrets for a parser exploit)
+    paths = os.pathsep.join(p for p in sys.path if p)
+    command = [sys.executable, "-I", __file__, str(int(neurons_hi)), repr(float(timeout)), paths]
+    env = {"PATH": os.defpath}
+    with _CHILDREN:
+        try:
+            done = subprocess.run(command, input=data, capture_output=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            raise ReadError(f"the file could not be read within {timeout:g} s; a NIR graph of one "
+                            "layer reads in well under a second") from None
+        except (OSError, TypeError, ValueError):  # no usable Python to run the reader with
+            raise ReadError("the reader could not start (this Python cannot run a child "
+                            "process), so no NIR file can be opened here") from None
+    return _answer_checked(done)
+
+
+def _answer_checked(done) -> dict:
+    """The child's answer read back; anything odd in it is a refusal, never a crash here."""
     try:
-        done = subprocess.run(command, input=data, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ReadError(f"the file could not be read within {timeout:g} s; a NIR graph of one "
-                        "layer reads in well under a second") from None
-    out = done.stdout
-    if done.returncode != 0 or len(out) < 8:
-        raise ReadError("the file cannot be read as a NIR graph (the reader stopped: it ran out "
-                        "of the memory or time a NIR graph needs)")
-    size = struct.unpack("<Q", out[:8])[0]
-    try:
-        header = json.loads(out[8:8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _answer(done)
+    except ReadError:
+        raise
+    except Exception:
         raise ReadError("the reader's answer is malformed") from None
+
+
+def _answer(done) -> dict:
+    out = done.stdout
+    if done.returncode < 0:
+        raise ReadError("the file cannot be read as a NIR graph (the reader was stopped: it ran "
+                        "out of the memory or time a NIR graph needs)")
+    if done.returncode != 0 or len(out) < 8:
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise ReadError("the reader could not read the file (it stopped with status "
+                        f"{done.returncode}: {tail[0][:160]})")
+    size = struct.unpack("<Q", out[:8])[0]
+    header = json.loads(out[8:8 + size].decode("utf-8"))
     if not isinstance(header, dict):
         raise ReadError("the reader's answer is malformed")
     if "error" in header:
@@ -252,4 +287,4 @@ def read(data: bytes, neurons_hi: int, timeout: Optional[float] = None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(_child(int(sys.argv[1])))
+    sys.exit(_child(int(sys.argv[1]), float(sys.argv[2])))

@@ -331,9 +331,12 @@ def run_config(cfg: SimConfig, trace: Trace) -> Optional[SimConfig]:
         return None
 
 
-# Reading a NIR graph: the file (at most nirgraph.MAX_NIR_BYTES) and a few float64 copies of
-# its values (at most about 2.1 million: the reader's own cap), plus the state dict it makes.
-NIR_READ_BYTES = 16 * 2**20 + 6 * 8 * 2_100_000
+# Reading a NIR graph here: the file (at most nirgraph.MAX_NIR_BYTES), the child reader's
+# answer and a few float64 copies of its values (at most hdf5_reader.MAX_TOTAL_ELEMENTS), plus
+# the state dict it makes.  The child's own memory is capped in it (hdf5_reader), two at a time.
+from .hdf5_reader import MAX_TOTAL_ELEMENTS as _NIR_VALUES  # noqa: E402
+
+NIR_READ_BYTES = 2 * 20 * 2**20 + 6 * 8 * _NIR_VALUES
 
 
 def open_nir(data: bytes) -> tuple[SimConfig, Optional[bytes]]:

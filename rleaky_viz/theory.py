@@ -159,13 +159,15 @@ def zero_reset_interval(current: float, beta: float, threshold: float,
 
 
 def at_the_rheobase(current: float, beta: float, threshold: float) -> bool:
-    """Whether ``I = θ(1-β)`` (to 1e-5, relative): U then only approaches θ in real arithmetic
-    and never passes it, and float32 rounding decides whether, and when, the neuron fires."""
+    """Whether ``I = θ(1-β)`` (relative: to a few float32 steps of I and of 1 - β): U then only approaches θ
+    in real arithmetic and never passes it, and float32 rounding decides whether, and when, the
+    neuron fires."""
     beta = min(1.0, max(0.0, float(beta)))
     current, threshold = float(current), float(threshold)
     if not 0.0 < beta < 1.0 or current <= 0:
         return False
-    return abs(1 - threshold * (1 - beta) / current) < 1e-5
+    # float32's β carries an error of about 2**-24 that 1 - β magnifies by 1/(1 - β)
+    return abs(1 - threshold * (1 - beta) / current) < 1e-6 + 2 * 2**-24 / (1 - beta)
 
 
 def on_the_boundary(current: float, beta: float, threshold: float) -> bool:
@@ -381,7 +383,7 @@ def fi_caption(cfg) -> str:
     elif partial_reset(cfg):
         text += (f" With inhibition the spike is not scaled by g = {float(cfg.graded_spikes_factor):g}, "
                  "yet the same-step reset (reset_delay=False) divides it by g, so a spike's "
-                 "step keeps part of U: the climbs after the first do not start from 0, the rate "
+                 "step keeps (1 − 1/g)·U, not 0: the climbs after the first do not start from 0, the rate "
                  "has no closed form here, and only the onset is drawn.")
     elif cfg.reset_mechanism == "subtract":
         text += (" The subtract reset leaves U − θ behind, so each climb can start from a "

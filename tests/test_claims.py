@@ -2163,3 +2163,13 @@ def test_compare_gradient_words_say_whether_the_runs_differ(a_changes, b_changes
         assert ("the runs of A and B and their dL/dU are identical" in words) == runs_same
     else:
         assert "differ by up to" in words
+
+
+def test_near_but_not_at_the_rheobase_the_latency_is_predicted():
+    """β 0.9, θ 1, I = 0.1000009 (9e-6 above θ(1−β)): the theory's step holds, so it is given."""
+    from rleaky_viz.theory import at_the_rheobase, latency_caption
+
+    cfg = SimConfig(recurrence="none", beta=0.9, threshold=1.0, amplitude=0.1000009, num_steps=300)
+    assert not at_the_rheobase(0.1000009, 0.9, 1.0)
+    first = int(np.flatnonzero(spikes(simulate(cfg))[:, 0, 0])[0])
+    assert f"= {first}" in latency_caption(cfg, analytic_overlay(cfg))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import struct
 import os
 import subprocess
 import sys
@@ -698,3 +700,29 @@ def test_a_file_without_a_top_type_says_so():
         g.create_dataset("edges", data=np.array([["a", "b"]], dtype=object), dtype=h5py.string_dtype())
     with pytest.raises(NIRImportError, match="has no type; a NIR file's top node is a NIRGraph"):
         from_nir(_hdf5(build))
+
+
+def test_a_malformed_answer_from_the_child_is_a_refusal_not_a_crash():
+    import types
+
+    from rleaky_viz import hdf5_reader
+
+    def answer(header, blob=b""):
+        text = json.dumps(header).encode()
+        return types.SimpleNamespace(returncode=0, stderr=b"",
+                                     stdout=struct.pack("<Q", len(text)) + text + blob)
+
+    deep = {"text": "x"}
+    for _ in range(50):
+        deep = {"group": {"g": deep}}
+    cases = [
+        answer({"content": {"group": {"a": {"array": 0, "dtype": "<f8", "shape": [3]}}}, "sizes": [8]},
+               b"\0" * 8),                                                   # shape vs bytes
+        answer({"content": {"group": {"a": {"array": 0, "dtype": "<b2", "shape": [1]}}}, "sizes": [2]},
+               b"\0" * 2),                                                   # no such dtype
+        answer({"content": deep, "sizes": []}),                              # nested too deep
+        answer({"content": {"group": {"a": {"texts": 5, "shape": [1]}}}, "sizes": []}),
+    ]
+    for done in cases:
+        with pytest.raises(hdf5_reader.ReadError):
+            hdf5_reader._answer_checked(done)
